@@ -1,0 +1,1 @@
+"""Fashion-MNIST pipeline: one module per dvc.yaml stage, plus the small libraries they share."""

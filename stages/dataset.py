@@ -1,0 +1,121 @@
+"""Fashion-MNIST facts (file names, classes, image shape) and its formats: IDX and .npz splits."""
+
+import struct
+from pathlib import Path
+
+import numpy as np
+
+from stages import artifacts
+from stages.errors import DataError
+
+CLASS_NAMES = (
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+)
+NUM_CLASSES = len(CLASS_NAMES)
+IMAGE_SHAPE = (28, 28)
+
+# The four original files, stored decompressed in data/raw: their bytes, and so dvc.lock, are
+# then the same whichever mirror (each gzips differently) they came from.
+TRAIN_IMAGES = "train-images-idx3-ubyte"
+TRAIN_LABELS = "train-labels-idx1-ubyte"
+TEST_IMAGES = "t10k-images-idx3-ubyte"
+TEST_LABELS = "t10k-labels-idx1-ubyte"
+RAW_FILES = (TRAIN_IMAGES, TRAIN_LABELS, TEST_IMAGES, TEST_LABELS)
+
+_IDX_UBYTE = 0x08
+_RAW_FIX = "re-run `dvc repro download`"
+_SPLIT_FIX = "re-run `dvc repro preprocess`"
+
+
+def encode_idx(array: np.ndarray) -> bytes:
+    """Encode a uint8 array as IDX bytes: magic (0, 0, 0x08, ndim), big-endian dims, data."""
+    if array.dtype != np.uint8:
+        raise ValueError(f"IDX encoding supports uint8 only, got {array.dtype}")
+    header = bytes([0, 0, _IDX_UBYTE, array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape)
+    return header + array.tobytes()
+
+
+def decode_idx(data: bytes, ndim: int, name: str) -> np.ndarray:
+    """Decode IDX bytes into a uint8 array of `ndim` dimensions, checking header against size."""
+    expected_magic = (_IDX_UBYTE << 8) | ndim
+    if len(data) < 4:
+        raise DataError(f"{name}: {len(data)} bytes, too short for an IDX header; {_RAW_FIX}")
+    (magic,) = struct.unpack(">I", data[:4])
+    if magic != expected_magic:
+        raise DataError(
+            f"{name}: magic {magic:#x}, expected {expected_magic:#x} "
+            f"(uint8, {ndim} dimensions); {_RAW_FIX}"
+        )
+    header_size = 4 + 4 * ndim
+    if len(data) < header_size:
+        raise DataError(f"{name}: truncated IDX header; {_RAW_FIX}")
+    dims = struct.unpack(f">{ndim}I", data[4:header_size])
+    expected_size = header_size + int(np.prod(dims, dtype=np.int64))
+    if len(data) != expected_size:
+        raise DataError(
+            f"{name}: {len(data)} bytes, but its header {dims} needs {expected_size} "
+            f"({'truncated' if len(data) < expected_size else 'trailing data'}); {_RAW_FIX}"
+        )
+    return np.frombuffer(data, dtype=np.uint8, offset=header_size).reshape(dims)
+
+
+def read_idx(path: Path, ndim: int) -> np.ndarray:
+    """Read an uncompressed IDX file; see `decode_idx`."""
+    if not path.is_file():
+        raise DataError(f"{path}: missing; {_RAW_FIX}")
+    return decode_idx(path.read_bytes(), ndim, str(path))
+
+
+def read_images_and_labels(images_path: Path, labels_path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Read one IDX pair: uint8 images (n, 28, 28) and uint8 labels (n,) in [0, 10)."""
+    images = read_idx(images_path, ndim=3)
+    labels = read_idx(labels_path, ndim=1)
+    if images.shape[1:] != IMAGE_SHAPE:
+        raise DataError(f"{images_path}: images are {images.shape[1:]}, expected {IMAGE_SHAPE}")
+    if len(images) != len(labels):
+        raise DataError(
+            f"{images_path} has {len(images)} images but {labels_path} has {len(labels)} labels; "
+            f"{_RAW_FIX}"
+        )
+    if len(labels) and labels.max() >= NUM_CLASSES:
+        raise DataError(
+            f"{labels_path}: label {labels.max()} is not a class in [0, {NUM_CLASSES})"
+        )
+    return images, labels
+
+
+def write_split(path: Path, images: np.ndarray, labels: np.ndarray) -> None:
+    """Write one split as an uncompressed .npz (compressing saves nothing and costs seconds)."""
+    with artifacts.atomic_path(path) as tmp, tmp.open("wb") as f:
+        np.savez(f, images=images, labels=labels)
+
+
+def read_split(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Read a split written by `write_split`: uint8 images (n, 28, 28), uint8 labels (n,)."""
+    if not path.is_file():
+        raise DataError(f"{path}: missing; {_SPLIT_FIX}")
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            images, labels = npz["images"], npz["labels"]
+    except (OSError, ValueError, KeyError, EOFError) as error:
+        raise DataError(f"{path}: unreadable split ({error}); {_SPLIT_FIX}") from error
+    if images.dtype != np.uint8 or images.shape[1:] != IMAGE_SHAPE:
+        raise DataError(
+            f"{path}: images are {images.dtype} {images.shape}, "
+            f"expected uint8 (n, {IMAGE_SHAPE[0]}, {IMAGE_SHAPE[1]}); {_SPLIT_FIX}"
+        )
+    if labels.dtype != np.uint8 or labels.shape != (len(images),):
+        raise DataError(
+            f"{path}: labels are {labels.dtype} {labels.shape}, "
+            f"expected uint8 ({len(images)},); {_SPLIT_FIX}"
+        )
+    return images, labels

@@ -1,0 +1,112 @@
+"""download stage: fetch the four Fashion-MNIST IDX files from the first source that has a copy
+whose decompressed SHA-256 matches params.yaml, and write them decompressed to data/raw/."""
+
+import argparse
+import gzip
+import hashlib
+import logging
+import urllib.error
+import urllib.request
+import zlib
+from collections.abc import Sequence
+from pathlib import Path
+
+import tqdm
+
+from stages import artifacts, cli, dataset, params
+from stages.errors import DataError
+
+logger = logging.getLogger(__name__)
+
+_CHUNK = 1 << 20
+HOW_TO_GET_THE_DATA = (
+    "to get the data without internet, install Debian's package "
+    "(`sudo apt-get install dataset-fashion-mnist`, which `make setup` does), or copy the four "
+    "*.gz files into ~/.keras/datasets/fashion-mnist; then run `dvc repro download` again"
+)
+
+
+def is_url(source: str) -> bool:
+    return source.startswith(("http://", "https://"))
+
+
+def fetch_url(url: str, dest: Path, timeout: float) -> None:
+    """Stream `url` to `dest` with a progress bar; `timeout` bounds connecting and each read."""
+    with urllib.request.urlopen(url, timeout=timeout) as response, dest.open("wb") as out:
+        total = int(response.headers.get("Content-Length") or 0) or None
+        with tqdm.tqdm(total=total, unit="B", unit_scale=True, desc=url, disable=None) as bar:
+            while chunk := response.read(_CHUNK):
+                out.write(chunk)
+                bar.update(len(chunk))
+
+
+def decompress_verified(gz_path: Path, dest: Path, sha256: str) -> None:
+    """Decompress `gz_path` into `dest` if its content has SHA-256 `sha256`; else DataError."""
+    digest = hashlib.sha256()
+    try:
+        with gzip.open(gz_path, "rb") as src, dest.open("wb") as out:
+            while chunk := src.read(_CHUNK):
+                digest.update(chunk)
+                out.write(chunk)
+    except (OSError, EOFError, zlib.error) as error:  # BadGzipFile is an OSError
+        dest.unlink(missing_ok=True)
+        raise DataError(f"not a complete gzip file ({error})") from error
+    if digest.hexdigest() != sha256:
+        dest.unlink()
+        raise DataError(f"SHA-256 {digest.hexdigest()[:12]}… does not match {sha256[:12]}…")
+
+
+def fetch_verified(name: str, source: str, sha256: str, out_dir: Path, timeout: float) -> None:
+    """Bring `name` from one source into `out_dir`, verified and decompressed; else DataError."""
+    if not is_url(source):
+        gz_path = Path(source).expanduser() / f"{name}.gz"
+        if not gz_path.is_file():
+            raise DataError(f"no file {gz_path}")
+        decompress_verified(gz_path, out_dir / name, sha256)
+        return
+    gz_path = out_dir / f"{name}.gz.part"
+    try:
+        fetch_url(f"{source.rstrip('/')}/{name}.gz", gz_path, timeout)
+        decompress_verified(gz_path, out_dir / name, sha256)
+    except (urllib.error.URLError, TimeoutError, ConnectionError) as error:
+        raise DataError(str(getattr(error, "reason", error))) from error
+    finally:
+        gz_path.unlink(missing_ok=True)
+
+
+def fetch_from_first_source(name: str, cfg: params.Download, out_dir: Path) -> str:
+    """Try each source in order for `name`; return the one that worked, or raise DataError naming
+    every source with its reason."""
+    failures = []
+    for source in cfg.sources:
+        try:
+            fetch_verified(name, source, cfg.sha256[name], out_dir, cfg.timeout)
+        except DataError as error:
+            logger.info("%s: not from %s: %s", name, source, error)
+            failures.append(f"  - {source}: {error}")
+            continue
+        return source
+    raise DataError(
+        f"{name}: no source has a verified copy:\n"
+        + "\n".join(failures)
+        + f"\n{HOW_TO_GET_THE_DATA}"
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--raw", type=Path, required=True, help="output directory")
+    parser.add_argument("--params", type=Path, default=Path("params.yaml"))
+    args = parser.parse_args(argv)
+    cfg = params.load(args.params, params.Download)
+
+    with artifacts.atomic_dir(args.raw) as tmp:
+        for name in dataset.RAW_FILES:
+            source = fetch_from_first_source(name, cfg, tmp)
+            logger.info("%s: verified, from %s", name, source)
+    size = sum(f.stat().st_size for f in args.raw.iterdir())
+    logger.info("wrote %d files (%.1f MB) to %s", len(dataset.RAW_FILES), size / 1e6, args.raw)
+
+
+if __name__ == "__main__":
+    cli.run(main)

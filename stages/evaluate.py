@@ -1,0 +1,102 @@
+"""evaluate stage: score the model on the test split (loss, accuracy, per-class precision, recall
+and F1, macro F1) and draw the confusion matrix, the training curves and test predictions."""
+
+import argparse
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from stages import artifacts, cli, dataset, params, plots, runtime
+
+logger = logging.getLogger(__name__)
+
+
+def confusion_matrix(actual: np.ndarray, predicted: np.ndarray, num_classes: int) -> np.ndarray:
+    """Counts (num_classes, num_classes): row = actual class, column = predicted class."""
+    pairs = actual.astype(np.int64) * num_classes + predicted
+    return np.bincount(pairs, minlength=num_classes**2).reshape(num_classes, num_classes)
+
+
+def classification_metrics(matrix: np.ndarray, class_names: Sequence[str]) -> dict:
+    """Accuracy, macro F1 and per-class precision, recall, F1 and support from a confusion matrix.
+
+    A ratio whose denominator is zero (a class never predicted, or absent) counts as 0, as
+    scikit-learn's `zero_division=0` does."""
+    true_positives = np.diag(matrix).astype(float)
+    predicted, actual = matrix.sum(axis=0), matrix.sum(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        precision = np.where(predicted > 0, true_positives / predicted, 0.0)
+        recall = np.where(actual > 0, true_positives / actual, 0.0)
+        f1 = np.where(precision + recall > 0, 2 * precision * recall / (precision + recall), 0.0)
+    per_class = {
+        name: {
+            "precision": round(float(p), 6),
+            "recall": round(float(r), 6),
+            "f1": round(float(f), 6),
+            "support": int(s),
+        }
+        for name, p, r, f, s in zip(class_names, precision, recall, f1, actual, strict=True)
+    }
+    return {
+        "accuracy": round(float(true_positives.sum() / matrix.sum()), 6),
+        "macro_f1": round(float(f1.mean()), 6),
+        "per_class": per_class,
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--test", type=Path, required=True, help="test split .npz")
+    parser.add_argument("--model", type=Path, required=True, help="model .keras")
+    parser.add_argument("--history", type=Path, required=True, help="per-epoch history .csv")
+    parser.add_argument("--eval-metrics", type=Path, required=True, help="output: metrics .json")
+    parser.add_argument(
+        "--confusion", type=Path, required=True, help="output: actual/predicted .csv"
+    )
+    parser.add_argument("--confusion-png", type=Path, required=True, help="output: heat-map .png")
+    parser.add_argument("--curves-png", type=Path, required=True, help="output: curves .png")
+    parser.add_argument("--samples-png", type=Path, required=True, help="output: samples .png")
+    parser.add_argument("--params", type=Path, default=Path("params.yaml"))
+    args = parser.parse_args(argv)
+    cfg = params.load(args.params, params.Evaluate)
+
+    images, labels = dataset.read_split(args.test)
+    history = pd.read_csv(args.history, index_col="epoch")
+    model = runtime.load_model(args.model)
+    probabilities = model.predict(images, batch_size=cfg.batch_size, verbose=0)
+    predicted = probabilities.argmax(axis=1)
+    keras = runtime.import_keras()
+    loss = keras.losses.SparseCategoricalCrossentropy()(labels, probabilities)
+    matrix = confusion_matrix(labels, predicted, dataset.NUM_CLASSES)
+    metrics = {
+        "loss": round(float(loss), 6),
+        **classification_metrics(matrix, dataset.CLASS_NAMES),
+    }
+
+    artifacts.write_json(args.eval_metrics, metrics)
+    names = np.array(dataset.CLASS_NAMES)
+    artifacts.write_csv(
+        args.confusion, ["actual", "predicted"], zip(names[labels], names[predicted], strict=True)
+    )
+    plots.save(plots.confusion_heatmap(matrix, dataset.CLASS_NAMES), args.confusion_png)
+    plots.save(plots.training_curves(history), args.curves_png)
+    shown = slice(0, cfg.samples)
+    grid = plots.prediction_grid(
+        images[shown], labels[shown], predicted[shown], dataset.CLASS_NAMES
+    )
+    plots.save(grid, args.samples_png)
+    logger.info(
+        "test accuracy %.4f, loss %.4f, macro F1 %.4f on %d images; wrote %s",
+        metrics["accuracy"],
+        metrics["loss"],
+        metrics["macro_f1"],
+        len(labels),
+        args.eval_metrics,
+    )
+
+
+if __name__ == "__main__":
+    cli.run(main)

@@ -1,0 +1,226 @@
+"""params.yaml: one frozen dataclass per stage section, loaded strictly (no defaults, no extra)."""
+
+import dataclasses
+import re
+import types
+import typing
+from pathlib import Path
+from typing import Literal, TypeVar
+
+import yaml
+
+from stages import dataset
+from stages.errors import ParamsError
+
+_FLOAT_STRING = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
+
+T = TypeVar("T")
+
+Monitor = Literal["loss", "accuracy", "val_loss", "val_accuracy"]
+
+
+class _Invalid(Exception):
+    """A value out of range; the loader adds the section.key and the value to the message."""
+
+    def __init__(self, key: str, allowed: str) -> None:
+        super().__init__(key, allowed)
+        self.key, self.allowed = key, allowed
+
+
+def _require(ok: bool, key: str, allowed: str) -> None:
+    if not ok:
+        raise _Invalid(key, allowed)
+
+
+@dataclasses.dataclass(frozen=True)
+class Download:
+    sources: list[str]
+    sha256: dict[str, str]
+    timeout: float
+
+    def __post_init__(self) -> None:
+        _require(len(self.sources) > 0, "sources", "at least one directory or http(s) URL")
+        _require(
+            sorted(self.sha256) == sorted(dataset.RAW_FILES),
+            "sha256",
+            f"exactly the keys {', '.join(dataset.RAW_FILES)}",
+        )
+        for name, digest in self.sha256.items():
+            _require(
+                bool(re.fullmatch(r"[0-9a-f]{64}", digest)),
+                f"sha256.{name}",
+                "64 hex digits",
+            )
+        _require(self.timeout > 0, "timeout", "seconds > 0")
+
+
+@dataclasses.dataclass(frozen=True)
+class Preprocess:
+    val_strategy: Literal["head", "stratified"]
+    val_size: int | float
+    subset: int | None
+    seed: int
+
+    def __post_init__(self) -> None:
+        if isinstance(self.val_size, int):
+            _require(self.val_size >= 1, "val_size", "a count ≥ 1 or a fraction in (0, 1)")
+        else:
+            _require(0 < self.val_size < 1, "val_size", "a count ≥ 1 or a fraction in (0, 1)")
+        _require(
+            self.subset is None or self.subset >= 2,
+            "subset",
+            "null or images per class ≥ 2",
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class EarlyStopping:
+    enabled: bool
+    monitor: Monitor
+    patience: int
+    restore_best_weights: bool
+
+    def __post_init__(self) -> None:
+        _require(self.patience >= 0, "patience", "epochs ≥ 0")
+
+
+@dataclasses.dataclass(frozen=True)
+class Checkpoint:
+    enabled: bool
+    monitor: Monitor
+
+
+@dataclasses.dataclass(frozen=True)
+class Train:
+    hidden_units: list[int]
+    activation: Literal["relu", "elu", "gelu", "selu", "sigmoid", "swish", "tanh"]
+    dropout: float
+    optimizer: Literal["sgd", "adam"]
+    learning_rate: float
+    batch_size: int
+    epochs: int
+    early_stopping: EarlyStopping
+    checkpoint: Checkpoint
+    seed: int
+
+    def __post_init__(self) -> None:
+        _require(
+            all(n >= 1 for n in self.hidden_units),
+            "hidden_units",
+            "units ≥ 1 per layer",
+        )
+        _require(0 <= self.dropout < 1, "dropout", "a rate in [0, 1)")
+        _require(self.learning_rate > 0, "learning_rate", "a rate > 0")
+        _require(self.batch_size >= 1, "batch_size", "an integer ≥ 1")
+        _require(self.epochs >= 1, "epochs", "an integer ≥ 1")
+
+
+@dataclasses.dataclass(frozen=True)
+class Evaluate:
+    batch_size: int
+    samples: int
+
+    def __post_init__(self) -> None:
+        _require(self.batch_size >= 1, "batch_size", "an integer ≥ 1")
+        _require(1 <= self.samples <= 100, "samples", "an image count in [1, 100]")
+
+
+@dataclasses.dataclass(frozen=True)
+class Predict:
+    count: int
+
+    def __post_init__(self) -> None:
+        _require(1 <= self.count <= 100, "count", "an image count in [1, 100]")
+
+
+SECTIONS = (Download, Preprocess, Train, Evaluate, Predict)
+
+
+def _type_name(hint: object) -> str:
+    if typing.get_origin(hint) is Literal:
+        return "one of " + ", ".join(map(str, typing.get_args(hint)))
+    if isinstance(hint, types.UnionType):
+        return " or ".join("null" if a is type(None) else _type_name(a) for a in hint.__args__)
+    if dataclasses.is_dataclass(hint):
+        return "a mapping"
+    return getattr(hint, "__name__", str(hint))
+
+
+def _convert(value: object, hint: object, key: str) -> object:
+    """Check `value` against the type `hint`; return it, with ints widened to float where asked."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if dataclasses.is_dataclass(hint):
+        return _build(hint, value, key)
+    if origin is Literal:
+        if value in args and not isinstance(value, bool):
+            return value
+    elif isinstance(hint, types.UnionType):
+        for arg in args:  # in declaration order, so `int | float` keeps an int an int
+            try:
+                return _convert(value, arg, key)
+            except ParamsError:
+                continue
+    elif origin is list and isinstance(value, list):
+        return [_convert(item, args[0], f"{key}[{i}]") for i, item in enumerate(value)]
+    elif origin is dict and isinstance(value, dict):
+        return {
+            _convert(k, args[0], key): _convert(v, args[1], f"{key}.{k}") for k, v in value.items()
+        }
+    elif hint is type(None) and value is None:
+        return None
+    elif hint is float and isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    elif hint is float and isinstance(value, str) and _FLOAT_STRING.fullmatch(value.strip()):
+        # YAML 1.1 reads `1e-3` (no dot) as a string; it is plainly meant as a number.
+        return float(value)
+    elif hint in (int, str, bool) and type(value) is hint:
+        return value
+    raise ParamsError(f"{key}={value!r}: expected {_type_name(hint)}")
+
+
+def _build(cls: type, raw: object, section: str) -> object:
+    """Build dataclass `cls` from the mapping `raw`, naming `section.key` in every error."""
+    if not isinstance(raw, dict):
+        raise ParamsError(f"{section}: expected a mapping of keys, got {raw!r}")
+    hints = typing.get_type_hints(cls)
+    unknown = sorted(set(raw) - set(hints))
+    if unknown:
+        raise ParamsError(
+            f"{section}.{unknown[0]}: unknown key (allowed: {', '.join(hints)}); a typo?"
+        )
+    missing = [key for key in hints if key not in raw]
+    if missing:
+        raise ParamsError(
+            f"{section}.{missing[0]}: missing; add it ({_type_name(hints[missing[0]])})"
+        )
+    values = {key: _convert(raw[key], hint, f"{section}.{key}") for key, hint in hints.items()}
+    try:
+        return cls(**values)
+    except _Invalid as invalid:
+        key = f"{section}.{invalid.key}"
+        value = _lookup(values, invalid.key)
+        raise ParamsError(f"{key}={value!r}: must be {invalid.allowed}") from None
+
+
+def _lookup(values: dict, dotted: str) -> object:
+    for part in dotted.split("."):
+        values = values[part] if isinstance(values, dict) else getattr(values, part)
+    return values
+
+
+def load(path: Path, section: type[T]) -> T:
+    """Read the section of the params file at `path` named after `section`; raise ParamsError."""
+    name = section.__name__.lower()
+    try:
+        with open(path, encoding="utf-8") as f:
+            document = yaml.safe_load(f)
+    except OSError as error:
+        raise ParamsError(f"{path}: cannot read ({error.strerror})") from error
+    except yaml.YAMLError as error:
+        raise ParamsError(f"{path}: not valid YAML ({error})") from error
+    if not isinstance(document, dict) or name not in document:
+        raise ParamsError(f"{path}: no `{name}:` section; every stage reads its own section")
+    try:
+        return _build(section, document[name], name)
+    except ParamsError as error:
+        raise ParamsError(f"{path}: {error}") from None

@@ -1,0 +1,79 @@
+"""PNG figures for people: image grids, training curves and the confusion heat-map (matplotlib)."""
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from stages import artifacts
+
+_RIGHT, _WRONG = "tab:green", "tab:red"
+
+
+def image_grid(
+    images: np.ndarray, titles: Sequence[str], correct: Sequence[bool], columns: int = 5
+) -> Figure:
+    """A grid of uint8 images (n, 28, 28), each titled, the title green if `correct` else red."""
+    rows = -(-len(images) // columns)
+    fig = Figure(figsize=(2 * columns, 2.3 * rows), layout="constrained")
+    axes = fig.subplots(rows, columns, squeeze=False).ravel()
+    for ax in axes:
+        ax.set_axis_off()
+    for ax, image, title, ok in zip(axes, images, titles, correct, strict=False):
+        ax.imshow(image, cmap="gray_r", vmin=0, vmax=255)
+        ax.set_title(title, fontsize=8, color=_RIGHT if ok else _WRONG)
+    return fig
+
+
+def prediction_grid(
+    images: np.ndarray, actual: np.ndarray, predicted: np.ndarray, class_names: Sequence[str]
+) -> Figure:
+    """`image_grid` captioned with each predicted class, and the true class where it differs."""
+    titles = [
+        class_names[p] if a == p else f"{class_names[p]}\n(true: {class_names[a]})"
+        for a, p in zip(actual, predicted, strict=True)
+    ]
+    return image_grid(images, titles, actual == predicted)
+
+
+def training_curves(history: pd.DataFrame) -> Figure:
+    """Loss and accuracy per epoch, train and validation overlaid; `history` indexed by epoch."""
+    fig = Figure(figsize=(10, 4), layout="constrained")
+    for ax, metric in zip(fig.subplots(1, 2), ("loss", "accuracy"), strict=True):
+        ax.plot(history.index, history[metric], marker=".", label="train")
+        ax.plot(history.index, history[f"val_{metric}"], marker=".", label="validation")
+        ax.set(xlabel="epoch", ylabel=metric, title=metric)
+        ax.grid(alpha=0.3)
+        ax.legend()
+    return fig
+
+
+def confusion_heatmap(matrix: np.ndarray, class_names: Sequence[str]) -> Figure:
+    """The confusion matrix (rows actual, columns predicted) with counts in the cells."""
+    fig = Figure(figsize=(8, 7), layout="constrained")
+    ax = fig.subplots()
+    ax.imshow(matrix, cmap="Blues")
+    ticks = np.arange(len(class_names))
+    ax.set_xticks(ticks, class_names, rotation=45, ha="right")
+    ax.set_yticks(ticks, class_names)
+    ax.set(xlabel="predicted", ylabel="actual", title="Confusion matrix (test set)")
+    threshold = matrix.max() / 2
+    for (i, j), count in np.ndenumerate(matrix):
+        ax.text(
+            j,
+            i,
+            str(count),
+            ha="center",
+            va="center",
+            fontsize=7,
+            color="white" if count > threshold else "black",
+        )
+    return fig
+
+
+def save(fig: Figure, path: Path) -> None:
+    """Write `fig` as a PNG atomically, without the software version: reruns give equal bytes."""
+    with artifacts.atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=100, metadata={"Software": None})

@@ -1,0 +1,59 @@
+"""predict stage: classify the first `predict.count` test images, as the reference script does, and
+write their class probabilities and a captioned picture of them."""
+
+import argparse
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from stages import artifacts, cli, dataset, params, plots, runtime
+from stages.errors import DataError
+
+logger = logging.getLogger(__name__)
+
+
+def prediction_table(probabilities: np.ndarray, actual: np.ndarray) -> pd.DataFrame:
+    """One row per image: index, true and predicted class names, and each class's probability."""
+    names = np.array(dataset.CLASS_NAMES)
+    table = pd.DataFrame(
+        {
+            "index": np.arange(len(actual)),
+            "actual": names[actual],
+            "predicted": names[probabilities.argmax(axis=1)],
+        }
+    )
+    return pd.concat([table, pd.DataFrame(probabilities, columns=dataset.CLASS_NAMES)], axis=1)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--test", type=Path, required=True, help="test split .npz")
+    parser.add_argument("--model", type=Path, required=True, help="model .keras")
+    parser.add_argument("--predictions", type=Path, required=True, help="output: table .csv")
+    parser.add_argument("--predictions-png", type=Path, required=True, help="output: images .png")
+    parser.add_argument("--params", type=Path, default=Path("params.yaml"))
+    args = parser.parse_args(argv)
+    cfg = params.load(args.params, params.Predict)
+
+    images, labels = dataset.read_split(args.test)
+    if cfg.count > len(images):
+        raise DataError(f"predict.count={cfg.count}, but the test split has {len(images)} images")
+    images, labels = images[: cfg.count], labels[: cfg.count]
+    probabilities = runtime.load_model(args.model).predict(images, verbose=0)
+    table = prediction_table(probabilities, labels)
+
+    with artifacts.atomic_path(args.predictions) as tmp:
+        table.to_csv(tmp, index=False, float_format="%.6f")
+    grid = plots.prediction_grid(images, labels, probabilities.argmax(axis=1), dataset.CLASS_NAMES)
+    plots.save(grid, args.predictions_png)
+    with np.printoptions(precision=2, suppress=True):
+        logger.info("class probabilities of test images 0..%d:\n%s", cfg.count - 1, probabilities)
+    logger.info("predicted: %s", ", ".join(table["predicted"]))
+    logger.info("wrote %s and %s", args.predictions, args.predictions_png)
+
+
+if __name__ == "__main__":
+    cli.run(main)
