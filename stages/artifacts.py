@@ -9,6 +9,8 @@ import tempfile
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 
+import pandas as pd
+
 
 @contextlib.contextmanager
 def atomic_path(path: Path) -> Iterator[Path]:
@@ -62,3 +64,9 @@ def write_csv(path: Path, header: Sequence[str], rows: Iterable[Sequence]) -> No
         writer = csv.writer(f, lineterminator="\n")
         writer.writerow(header)
         writer.writerows(rows)
+
+
+def write_table(path: Path, table: pd.DataFrame, index: bool = True) -> None:
+    """Write `table` as CSV with 6-decimal floats: precise enough, and stable across reruns."""
+    with atomic_path(path) as tmp:
+        table.to_csv(tmp, index=index, float_format="%.6f")

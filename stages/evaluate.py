@@ -20,8 +20,8 @@ def confusion_matrix(actual: np.ndarray, predicted: np.ndarray, num_classes: int
     return np.bincount(pairs, minlength=num_classes**2).reshape(num_classes, num_classes)
 
 
-def classification_metrics(matrix: np.ndarray, class_names: Sequence[str]) -> dict:
-    """Accuracy, macro F1 and per-class precision, recall, F1 and support from a confusion matrix.
+def per_class_metrics(matrix: np.ndarray) -> pd.DataFrame:
+    """Precision, recall, F1 and support of each class, in class order, from a confusion matrix.
 
     A ratio whose denominator is zero (a class never predicted, or absent) counts as 0, as
     scikit-learn's `zero_division=0` does."""
@@ -31,19 +31,15 @@ def classification_metrics(matrix: np.ndarray, class_names: Sequence[str]) -> di
         precision = np.where(predicted > 0, true_positives / predicted, 0.0)
         recall = np.where(actual > 0, true_positives / actual, 0.0)
         f1 = np.where(precision + recall > 0, 2 * precision * recall / (precision + recall), 0.0)
-    per_class = {
-        name: {
-            "precision": round(float(p), 6),
-            "recall": round(float(r), 6),
-            "f1": round(float(f), 6),
-            "support": int(s),
-        }
-        for name, p, r, f, s in zip(class_names, precision, recall, f1, actual, strict=True)
-    }
+    return pd.DataFrame({"precision": precision, "recall": recall, "f1": f1, "support": actual})
+
+
+def summary_metrics(matrix: np.ndarray, per_class: pd.DataFrame, loss: float) -> dict:
+    """The headline numbers: test loss, accuracy and macro F1 (the plain mean of class F1s)."""
     return {
-        "accuracy": round(float(true_positives.sum() / matrix.sum()), 6),
-        "macro_f1": round(float(f1.mean()), 6),
-        "per_class": per_class,
+        "loss": round(loss, 6),
+        "accuracy": round(float(np.trace(matrix) / matrix.sum()), 6),
+        "macro_f1": round(float(per_class["f1"].mean()), 6),
     }
 
 
@@ -53,9 +49,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--model", type=Path, required=True, help="model .keras")
     parser.add_argument("--history", type=Path, required=True, help="per-epoch history .csv")
     parser.add_argument("--eval-metrics", type=Path, required=True, help="output: metrics .json")
-    parser.add_argument(
-        "--confusion", type=Path, required=True, help="output: actual/predicted .csv"
-    )
+    parser.add_argument("--per-class", type=Path, required=True, help="output: per class .csv")
+    parser.add_argument("--confusion", type=Path, required=True, help="output: pairs .csv")
     parser.add_argument("--confusion-png", type=Path, required=True, help="output: heat-map .png")
     parser.add_argument("--curves-png", type=Path, required=True, help="output: curves .png")
     parser.add_argument("--samples-png", type=Path, required=True, help="output: samples .png")
@@ -65,18 +60,19 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     images, labels = dataset.read_split(args.test)
     history = pd.read_csv(args.history, index_col="epoch")
-    model = runtime.load_model(args.model)
-    probabilities = model.predict(images, batch_size=cfg.batch_size, verbose=0)
+    probabilities = runtime.load_model(args.model).predict(
+        images, batch_size=cfg.batch_size, verbose=0
+    )
     predicted = probabilities.argmax(axis=1)
-    keras = runtime.import_keras()
-    loss = keras.losses.SparseCategoricalCrossentropy()(labels, probabilities)
     matrix = confusion_matrix(labels, predicted, dataset.NUM_CLASSES)
-    metrics = {
-        "loss": round(float(loss), 6),
-        **classification_metrics(matrix, dataset.CLASS_NAMES),
-    }
+    per_class = per_class_metrics(matrix)
+    loss = runtime.import_keras().losses.SparseCategoricalCrossentropy()(labels, probabilities)
+    metrics = summary_metrics(matrix, per_class, float(loss))
 
     artifacts.write_json(args.eval_metrics, metrics)
+    artifacts.write_table(
+        args.per_class, per_class.set_axis(pd.Index(dataset.CLASS_NAMES, name="class"))
+    )
     names = np.array(dataset.CLASS_NAMES)
     artifacts.write_csv(
         args.confusion, ["actual", "predicted"], zip(names[labels], names[predicted], strict=True)
@@ -84,17 +80,16 @@ def main(argv: Sequence[str] | None = None) -> None:
     plots.save(plots.confusion_heatmap(matrix, dataset.CLASS_NAMES), args.confusion_png)
     plots.save(plots.training_curves(history), args.curves_png)
     shown = slice(0, cfg.samples)
-    grid = plots.prediction_grid(
-        images[shown], labels[shown], predicted[shown], dataset.CLASS_NAMES
+    plots.save(
+        plots.prediction_grid(images[shown], labels[shown], predicted[shown], dataset.CLASS_NAMES),
+        args.samples_png,
     )
-    plots.save(grid, args.samples_png)
     logger.info(
-        "test accuracy %.4f, loss %.4f, macro F1 %.4f on %d images; wrote %s",
+        "test accuracy %.4f, loss %.4f, macro F1 %.4f on %d images",
         metrics["accuracy"],
         metrics["loss"],
         metrics["macro_f1"],
         len(labels),
-        args.eval_metrics,
     )
 
 

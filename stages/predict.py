@@ -45,8 +45,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     probabilities = runtime.load_model(args.model).predict(images, verbose=0)
     table = prediction_table(probabilities, labels)
 
-    with artifacts.atomic_path(args.predictions) as tmp:
-        table.to_csv(tmp, index=False, float_format="%.6f")
+    artifacts.write_table(args.predictions, table, index=False)
     grid = plots.prediction_grid(images, labels, probabilities.argmax(axis=1), dataset.CLASS_NAMES)
     plots.save(grid, args.predictions_png)
     with np.printoptions(precision=2, suppress=True):

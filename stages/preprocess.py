@@ -79,10 +79,10 @@ def split_train_val(labels: np.ndarray, cfg: params.Preprocess) -> tuple[np.ndar
     return pool[train], pool[val]
 
 
-def class_counts(labels: np.ndarray) -> dict[str, int]:
-    """Images per class name, every class listed (0 where absent)."""
-    counts = np.bincount(labels, minlength=dataset.NUM_CLASSES)
-    return {name: int(n) for name, n in zip(dataset.CLASS_NAMES, counts, strict=True)}
+def class_counts(splits: dict[str, np.ndarray]) -> list[list]:
+    """Rows [class name, count in each split] for every class, in class order."""
+    counts = [np.bincount(labels, minlength=dataset.NUM_CLASSES) for labels in splits.values()]
+    return [[name, *(int(c[k]) for c in counts)] for k, name in enumerate(dataset.CLASS_NAMES)]
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -92,6 +92,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--val", type=Path, required=True, help="output: validation split .npz")
     parser.add_argument("--test", type=Path, required=True, help="output: test split .npz")
     parser.add_argument("--data-metrics", type=Path, required=True, help="output: counts .json")
+    parser.add_argument("--class-counts", type=Path, required=True, help="output: per class .csv")
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
     args = parser.parse_args(argv)
     cfg = params.load(args.params, params.Preprocess)
@@ -110,12 +111,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     }
     for path, split_images, split_labels in splits.values():
         dataset.write_split(path, split_images, split_labels)
-    counts = {
-        name: {"count": len(split_labels), "per_class": class_counts(split_labels)}
-        for name, (_, _, split_labels) in splits.items()
-    }
-    artifacts.write_json(args.data_metrics, counts)
-    logger.info("wrote %s", ", ".join(f"{name} {c['count']} images" for name, c in counts.items()))
+    split_labels = {name: split[2] for name, split in splits.items()}
+    artifacts.write_json(args.data_metrics, {k: len(v) for k, v in split_labels.items()})
+    artifacts.write_csv(args.class_counts, ["class", *splits], class_counts(split_labels))
+    logger.info("wrote %s", ", ".join(f"{k} {len(v)} images" for k, v in split_labels.items()))
 
 
 if __name__ == "__main__":

@@ -168,8 +168,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         if not cfg.checkpoint.enabled:
             model.save(tmp_model)
     history = pd.DataFrame(fit.history, index=pd.RangeIndex(1, len(fit.epoch) + 1, name="epoch"))
-    with artifacts.atomic_path(args.history) as tmp:
-        history.to_csv(tmp, float_format="%.6f")
+    artifacts.write_table(args.history, history)
     metrics = training_metrics(history, cfg, seconds)
     artifacts.write_json(args.train_metrics, metrics)
     logger.info(
