@@ -1,6 +1,7 @@
 """Fashion-MNIST facts (file names, classes, image shape) and its formats: IDX and .npz splits."""
 
 import struct
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -106,7 +107,7 @@ def read_split(path: Path) -> tuple[np.ndarray, np.ndarray]:
     try:
         with np.load(path, allow_pickle=False) as npz:
             images, labels = npz["images"], npz["labels"]
-    except (OSError, ValueError, KeyError, EOFError) as error:
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as error:
         raise DataError(f"{path}: unreadable split ({error}); {_SPLIT_FIX}") from error
     if images.dtype != np.uint8 or images.shape[1:] != IMAGE_SHAPE:
         raise DataError(

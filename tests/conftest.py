@@ -1,0 +1,151 @@
+"""Shared fixtures: tiny but real Fashion-MNIST-shaped data, written as gzipped IDX files."""
+
+import dataclasses
+import gzip
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from stages import dataset
+
+TRAIN_PER_CLASS = 20
+TEST_PER_CLASS = 5
+
+
+def write_idx_gz(path: Path, array: np.ndarray) -> str:
+    """Write `array` as a gzipped IDX file with a real header; return its content's SHA-256."""
+    data = dataset.encode_idx(array)
+    path.write_bytes(gzip.compress(data, mtime=0))
+    return hashlib.sha256(data).hexdigest()
+
+
+def class_images(labels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """uint8 images (n, 28, 28): class k is a bright band at rows 2k..2k+5 over dim noise, so a
+    small network separates the classes in an epoch or two and a broken one does not."""
+    images = rng.integers(0, 60, size=(len(labels), 28, 28), dtype=np.uint8)
+    for i, k in enumerate(labels):
+        images[i, 2 * k : 2 * k + 6, 4:24] = rng.integers(200, 256, size=(6, 20), dtype=np.uint8)
+    return images
+
+
+@dataclasses.dataclass(frozen=True)
+class TinySource:
+    """A directory holding the four .gz files, as a download source, and their checksums."""
+
+    directory: Path
+    sha256: dict[str, str]
+    train_labels: np.ndarray
+    test_labels: np.ndarray
+
+
+def make_tiny_source(directory: Path, seed: int = 0) -> TinySource:
+    rng = np.random.default_rng(seed)
+    directory.mkdir(parents=True, exist_ok=True)
+    train_labels = rng.permutation(np.repeat(np.arange(10, dtype=np.uint8), TRAIN_PER_CLASS))
+    test_labels = rng.permutation(np.repeat(np.arange(10, dtype=np.uint8), TEST_PER_CLASS))
+    arrays = {
+        dataset.TRAIN_IMAGES: class_images(train_labels, rng),
+        dataset.TRAIN_LABELS: train_labels,
+        dataset.TEST_IMAGES: class_images(test_labels, rng),
+        dataset.TEST_LABELS: test_labels,
+    }
+    sha256 = {name: write_idx_gz(directory / f"{name}.gz", a) for name, a in arrays.items()}
+    return TinySource(directory, sha256, train_labels, test_labels)
+
+
+@pytest.fixture(scope="session")
+def tiny_source(tmp_path_factory: pytest.TempPathFactory) -> TinySource:
+    return make_tiny_source(tmp_path_factory.mktemp("tiny-source"))
+
+
+@pytest.fixture
+def tiny_raw(tmp_path: Path, tiny_source: TinySource) -> Path:
+    """A data/raw directory: the tiny files decompressed, as the download stage leaves them."""
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    for name in dataset.RAW_FILES:
+        (raw / name).write_bytes(
+            gzip.decompress((tiny_source.directory / f"{name}.gz").read_bytes())
+        )
+    return raw
+
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def committed_params() -> dict:
+    with open(REPO / "params.yaml", encoding="utf-8") as f:
+        return yaml.safe_load(f)
+
+
+def tiny_params(source: TinySource) -> dict:
+    """The committed params, pointed at `source` and shrunk so that every stage takes seconds."""
+    document = committed_params()
+    document["download"].update(sources=[str(source.directory)], sha256=source.sha256)
+    document["preprocess"].update(val_size=40)
+    document["train"].update(hidden_units=[32], epochs=2, batch_size=16, learning_rate=0.05)
+    document["evaluate"].update(samples=10)
+    return document
+
+
+def write_yaml(path: Path, document: dict) -> Path:
+    with open(path, "w", encoding="utf-8") as f:
+        yaml.safe_dump(document, f, sort_keys=False)
+    return path
+
+
+@dataclasses.dataclass(frozen=True)
+class TinyRun:
+    """Where the tiny run keeps its params and the artifacts of download, preprocess and train."""
+
+    root: Path
+
+    def __getattr__(self, name: str) -> Path:
+        files = {
+            "params": "params.yaml",
+            "raw": "raw",
+            "train": "prepared/train.npz",
+            "val": "prepared/val.npz",
+            "test": "prepared/test.npz",
+            "model": "model/model.keras",
+            "history": "history.csv",
+            "train_metrics": "train.json",
+        }
+        if name not in files:
+            raise AttributeError(name)
+        return self.root / files[name]
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory: pytest.TempPathFactory, tiny_source: TinySource) -> TinyRun:
+    """download → preprocess → train, in this process, on the tiny data; once per session."""
+    from stages import download, preprocess, train
+
+    run = TinyRun(tmp_path_factory.mktemp("tiny-run"))
+    write_yaml(run.params, tiny_params(tiny_source))
+    download.main([f"--raw={run.raw}", f"--params={run.params}"])
+    preprocess.main(
+        [
+            f"--raw={run.raw}",
+            f"--train={run.train}",
+            f"--val={run.val}",
+            f"--test={run.test}",
+            f"--data-metrics={run.root / 'data.json'}",
+            f"--class-counts={run.root / 'class_counts.csv'}",
+            f"--params={run.params}",
+        ]
+    )
+    train.main(
+        [
+            f"--train={run.train}",
+            f"--val={run.val}",
+            f"--model={run.model}",
+            f"--history={run.history}",
+            f"--train-metrics={run.train_metrics}",
+            f"--params={run.params}",
+        ]
+    )
+    return run

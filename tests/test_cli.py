@@ -1,0 +1,108 @@
+"""The stages as a user runs them: separate processes, exit codes, output, what they keep."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tests.conftest import REPO, tiny_params, write_yaml
+
+
+def _stage(name: str, *args: str, **kwargs) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", f"stages.{name}", *args],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **kwargs,
+    )
+
+
+def _train_args(tiny_run, tmp_path, params_path):
+    return (
+        f"--train={tiny_run.train}",
+        f"--val={tiny_run.val}",
+        f"--model={tmp_path / 'model.keras'}",
+        f"--history={tmp_path / 'history.csv'}",
+        f"--train-metrics={tmp_path / 'train.json'}",
+        f"--params={params_path}",
+    )
+
+
+def _previous_outputs(tmp_path) -> dict:
+    previous = {"model.keras": b"previous model", "history.csv": b"e", "train.json": b"{}"}
+    for name, content in previous.items():
+        (tmp_path / name).write_bytes(content)
+    return previous
+
+
+def _files(tmp_path) -> dict:
+    return {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.name != "params.yaml"}
+
+
+def test_bad_params_exit_2_with_one_line_and_touch_nothing(tmp_path, tiny_run, tiny_source):
+    document = tiny_params(tiny_source)
+    document["train"]["epochs"] = 0
+    params_path = write_yaml(tmp_path / "params.yaml", document)
+    previous = _previous_outputs(tmp_path)
+    process = _stage("train", *_train_args(tiny_run, tmp_path, params_path))
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 2
+    assert stderr.strip().splitlines() == [
+        f"error: {params_path}: train.epochs=0: must be an integer ≥ 1"
+    ]
+    assert _files(tmp_path) == previous
+
+
+@pytest.mark.parametrize(("content", "message"), [(None, "missing"), (b"junk", "not a loadable")])
+def test_missing_or_corrupt_model_names_the_fix(tmp_path, tiny_run, content, message):
+    model = tmp_path / "model.keras"
+    if content is not None:
+        model.write_bytes(content)
+    process = _stage(
+        "predict",
+        f"--test={tiny_run.test}",
+        f"--model={model}",
+        f"--predictions={tmp_path / 'p.csv'}",
+        f"--predictions-png={tmp_path / 'p.png'}",
+        f"--params={tiny_run.params}",
+    )
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 2, stderr
+    assert message in stderr and "run `dvc repro train`" in stderr
+    assert "Traceback" not in stderr
+    assert not (tmp_path / "p.csv").exists()
+
+
+def test_training_prints_one_line_per_epoch_and_no_tensorflow_noise(tmp_path, tiny_run):
+    process = _stage("train", *_train_args(tiny_run, tmp_path, tiny_run.params))
+    stdout, stderr = process.communicate(timeout=120)
+    assert process.returncode == 0, stderr
+    output = stdout + stderr
+    assert [line.split()[1:3] for line in output.splitlines() if " epoch " in line] == [
+        ["epoch", "1/2"],
+        ["epoch", "2/2"],
+    ]
+    for noise in ("oneDNN", "cuda", "absl", "cpu_feature_guard", "WARNING"):
+        assert noise not in output
+
+
+def test_sigterm_during_training_keeps_the_previous_outputs(tmp_path, tiny_run, tiny_source):
+    document = tiny_params(tiny_source)
+    document["train"]["epochs"] = 10_000
+    params_path = write_yaml(tmp_path / "params.yaml", document)
+    previous = _previous_outputs(tmp_path)
+    process = _stage("train", *_train_args(tiny_run, tmp_path, params_path))
+    os.set_blocking(process.stderr.fileno(), True)
+    deadline = time.monotonic() + 60
+    while "epoch 2/" not in process.stderr.readline():
+        assert time.monotonic() < deadline and process.poll() is None
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130
+    assert "interrupted" in stderr
+    assert _files(tmp_path) == previous  # no temporary file left either

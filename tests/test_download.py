@@ -1,0 +1,121 @@
+import functools
+import gzip
+import hashlib
+import http.server
+import shutil
+import socket
+import threading
+import time
+
+import numpy as np
+import pytest
+import yaml
+
+from stages import dataset, download, params
+from stages.errors import DataError
+
+
+def _cfg(sources, sha256, timeout=5.0) -> params.Download:
+    return params.Download(sources=[str(s) for s in sources], sha256=sha256, timeout=timeout)
+
+
+@pytest.fixture
+def http_mirror(tiny_source):
+    """The tiny .gz files served over real HTTP on a free loopback port."""
+    handler = functools.partial(
+        http.server.SimpleHTTPRequestHandler, directory=str(tiny_source.directory)
+    )
+    handler.log_message = lambda *args: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/"
+    server.shutdown()
+    server.server_close()
+
+
+def _closed_port_url() -> str:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{s.getsockname()[1]}"
+
+
+def _run(tmp_path, cfg_params) -> None:
+    params_path = tmp_path / "params.yaml"
+    params_path.write_text(yaml.safe_dump({"download": cfg_params}))
+    download.main([f"--raw={tmp_path / 'raw'}", f"--params={params_path}"])
+
+
+def test_local_directory_gives_verified_decompressed_files(tmp_path, tiny_source):
+    cfg = _cfg([tmp_path / "missing-dir", tiny_source.directory], tiny_source.sha256)
+    for name in dataset.RAW_FILES:
+        assert download.fetch_from_first_source(name, cfg, tmp_path) == str(tiny_source.directory)
+        content = (tmp_path / name).read_bytes()
+        assert hashlib.sha256(content).hexdigest() == tiny_source.sha256[name]
+
+
+def test_http_mirror_is_used_when_no_local_copy(tmp_path, tiny_source, http_mirror):
+    cfg = _cfg([tmp_path / "missing-dir", http_mirror], tiny_source.sha256)
+    name = dataset.TRAIN_IMAGES
+    assert download.fetch_from_first_source(name, cfg, tmp_path) == http_mirror
+    assert hashlib.sha256((tmp_path / name).read_bytes()).hexdigest() == tiny_source.sha256[name]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [name]  # no .part file left
+
+
+def test_mismatching_copy_is_skipped_for_the_next_source(tmp_path, tiny_source):
+    impostor = tmp_path / "impostor"
+    impostor.mkdir()
+    name = dataset.TEST_LABELS
+    (impostor / f"{name}.gz").write_bytes(
+        gzip.compress(dataset.encode_idx(np.zeros(50, np.uint8)))
+    )
+    out = tmp_path / "out"
+    out.mkdir()
+    cfg = _cfg([impostor, tiny_source.directory], tiny_source.sha256)
+    assert download.fetch_from_first_source(name, cfg, out) == str(tiny_source.directory)
+
+
+def test_when_every_source_fails_each_is_named_with_its_reason(tmp_path, tiny_source):
+    truncated = tmp_path / "truncated"
+    truncated.mkdir()
+    name = dataset.TRAIN_IMAGES
+    gz = (tiny_source.directory / f"{name}.gz").read_bytes()
+    (truncated / f"{name}.gz").write_bytes(gz[: len(gz) // 2])
+    dead_mirror = _closed_port_url()
+    started = time.monotonic()
+    with pytest.raises(DataError) as error:
+        download.fetch_from_first_source(
+            name, _cfg([truncated, dead_mirror], tiny_source.sha256), tmp_path
+        )
+    assert time.monotonic() - started < 5
+    message = str(error.value)
+    assert f"{name}: no source has a verified copy" in message
+    assert f"{truncated}: not a complete gzip file" in message
+    assert f"{dead_mirror}: " in message and "refused" in message
+    assert "apt-get install dataset-fashion-mnist" in message
+    assert list(tmp_path.glob("*-ubyte*")) == []
+
+
+def test_checksum_mismatch_is_reported_and_nothing_kept(tmp_path, tiny_source):
+    wrong_sum = dict(tiny_source.sha256, **{dataset.TRAIN_LABELS: "0" * 64})
+    cfg = _cfg([tiny_source.directory], wrong_sum)
+    with pytest.raises(DataError, match="SHA-256 .* does not match 000000000000"):
+        download.fetch_from_first_source(dataset.TRAIN_LABELS, cfg, tmp_path)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_main_writes_all_four_files_atomically(tmp_path, tiny_source):
+    _run(
+        tmp_path,
+        {"sources": [str(tiny_source.directory)], "sha256": tiny_source.sha256, "timeout": 5},
+    )
+    assert sorted(p.name for p in (tmp_path / "raw").iterdir()) == sorted(dataset.RAW_FILES)
+
+
+def test_main_failing_on_the_last_file_leaves_no_raw_directory(tmp_path, tiny_source):
+    partial = tmp_path / "partial"
+    shutil.copytree(tiny_source.directory, partial)
+    (partial / f"{dataset.TEST_LABELS}.gz").unlink()
+    with pytest.raises(DataError, match=dataset.TEST_LABELS):
+        _run(tmp_path, {"sources": [str(partial)], "sha256": tiny_source.sha256, "timeout": 5})
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["params.yaml", "partial"]

@@ -1,0 +1,128 @@
+"""dvc.yaml against the code: every stage's code, params, inputs and outputs are declared, once."""
+
+import ast
+import re
+import shlex
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import REPO
+
+STAGES = ["download", "preprocess", "train", "evaluate", "predict"]
+
+
+def _load_pipeline() -> dict:
+    text = (REPO / "dvc.yaml").read_text()
+    variables = {k: v for block in yaml.safe_load(text)["vars"] for k, v in block.items()}
+    return yaml.safe_load(re.sub(r"\$\{(\w+)\}", lambda m: variables[m[1]], text))
+
+
+PIPELINE = _load_pipeline()
+
+
+def _paths(entries) -> list[str]:
+    return [next(iter(e)) if isinstance(e, dict) else e for e in entries or []]
+
+
+def _outputs(stage: dict) -> list[str]:
+    return [*_paths(stage.get("outs")), *_paths(stage.get("metrics")), *_paths(stage.get("plots"))]
+
+
+def _local_imports(module: Path) -> set[str]:
+    """Modules of the `stages` package that `module` imports, directly or through each other."""
+    found, todo = set(), [module]
+    while todo:
+        tree = ast.parse(todo.pop().read_text())
+        for node in ast.walk(tree):
+            names = []
+            if isinstance(node, ast.ImportFrom) and node.module == "stages":
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("stages."):
+                names = [node.module.split(".")[1]]
+            for name in names:
+                path = f"stages/{name}.py"
+                if path not in found:
+                    found.add(path)
+                    todo.append(REPO / path)
+    return found
+
+
+def _modules_with_main() -> set[str]:
+    return {
+        path.stem
+        for path in (REPO / "stages").glob("*.py")
+        if any(
+            isinstance(n, ast.FunctionDef) and n.name == "main"
+            for n in ast.parse(path.read_text()).body
+        )
+    }
+
+
+def test_the_five_stages_in_order():
+    assert list(PIPELINE["stages"]) == STAGES
+
+
+def test_each_stage_is_a_module_with_main_and_each_such_module_a_stage():
+    assert _modules_with_main() == set(STAGES)
+
+
+@pytest.mark.parametrize("name", STAGES)
+def test_stage_runs_its_module(name):
+    assert shlex.split(PIPELINE["stages"][name]["cmd"])[:3] == ["python", "-m", f"stages.{name}"]
+
+
+@pytest.mark.parametrize("name", STAGES)
+def test_stage_depends_on_its_own_params_section_only(name):
+    assert PIPELINE["stages"][name]["params"] == [name]
+    source = (REPO / "stages" / f"{name}.py").read_text()
+    loads = re.findall(r"params\.load\(args\.params, params\.(\w+)\)", source)
+    assert [section.lower() for section in loads] == [name]
+
+
+@pytest.mark.parametrize("name", STAGES)
+def test_stage_code_deps_are_exactly_its_module_and_what_it_imports(name):
+    module = f"stages/{name}.py"
+    code_deps = {d for d in PIPELINE["stages"][name]["deps"] if d.startswith("stages/")}
+    assert code_deps == {module} | _local_imports(REPO / module)
+
+
+@pytest.mark.parametrize("name", STAGES)
+def test_every_path_in_the_command_is_declared_and_every_declared_path_is_used(name):
+    stage = PIPELINE["stages"][name]
+    argv = shlex.split(stage["cmd"])
+    flags, values = argv[3::2], argv[4::2]
+    assert all(flag.startswith("--") for flag in flags) and len(flags) == len(values)
+    data_deps = {d for d in stage["deps"] if not d.startswith("stages/")}
+    assert data_deps | set(_outputs(stage)) == set(values)
+
+
+@pytest.mark.parametrize("name", STAGES)
+def test_every_data_input_is_an_earlier_stage_output(name):
+    earlier = {
+        out for s in STAGES[: STAGES.index(name)] for out in _outputs(PIPELINE["stages"][s])
+    }
+    data_deps = {d for d in PIPELINE["stages"][name]["deps"] if not d.startswith("stages/")}
+    assert data_deps <= earlier
+
+
+def test_large_artifacts_are_cached_and_small_results_committed():
+    for name, stage in PIPELINE["stages"].items():
+        for out in _paths(stage.get("outs")):
+            assert out.startswith("data/"), (name, out)
+        for entry in [*stage.get("metrics", []), *stage.get("plots", [])]:
+            path, options = next(iter(entry.items()))
+            assert path.startswith("metrics/") and options["cache"] is False, (name, path)
+
+
+def test_every_output_is_written_by_exactly_one_stage():
+    outputs = [out for stage in PIPELINE["stages"].values() for out in _outputs(stage)]
+    assert len(outputs) == len(set(outputs))
+
+
+def test_top_level_plots_use_declared_files():
+    declared = {out for stage in PIPELINE["stages"].values() for out in _outputs(stage)}
+    for plot in PIPELINE["plots"]:
+        (definition,) = plot.values()
+        assert set(definition["y"]) <= declared

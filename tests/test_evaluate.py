@@ -1,0 +1,88 @@
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from stages import dataset, evaluate, plots
+
+# A 3-class toy example, worked by hand:
+#   actual    0 0 0 0 1 1 1 2 2 2
+#   predicted 0 0 1 2 1 1 0 2 2 2
+ACTUAL = np.array([0, 0, 0, 0, 1, 1, 1, 2, 2, 2])
+PREDICTED = np.array([0, 0, 1, 2, 1, 1, 0, 2, 2, 2])
+
+
+def test_confusion_matrix_rows_are_actual_columns_predicted():
+    matrix = evaluate.confusion_matrix(ACTUAL, PREDICTED, 3)
+    np.testing.assert_array_equal(matrix, [[2, 1, 1], [1, 2, 0], [0, 0, 3]])
+
+
+def test_per_class_metrics_match_the_hand_computed_values():
+    per_class = evaluate.per_class_metrics(evaluate.confusion_matrix(ACTUAL, PREDICTED, 3))
+    # precision = TP / predicted: 2/3, 2/3, 3/4; recall = TP / actual: 2/4, 2/3, 3/3
+    np.testing.assert_allclose(per_class["precision"], [2 / 3, 2 / 3, 3 / 4])
+    np.testing.assert_allclose(per_class["recall"], [1 / 2, 2 / 3, 1])
+    # F1 = 2PR / (P + R): 4/7, 2/3, 6/7
+    np.testing.assert_allclose(per_class["f1"], [4 / 7, 2 / 3, 6 / 7])
+    np.testing.assert_array_equal(per_class["support"], [4, 3, 3])
+
+
+def test_summary_metrics_match_the_hand_computed_values():
+    matrix = evaluate.confusion_matrix(ACTUAL, PREDICTED, 3)
+    summary = evaluate.summary_metrics(
+        matrix, evaluate.per_class_metrics(matrix), loss=0.123456789
+    )
+    assert summary == {
+        "loss": 0.123457,
+        "accuracy": 0.7,
+        "macro_f1": round((4 / 7 + 2 / 3 + 6 / 7) / 3, 6),
+    }
+
+
+def test_a_class_never_predicted_or_absent_scores_zero_not_nan():
+    matrix = evaluate.confusion_matrix(np.array([0, 0, 1]), np.array([0, 0, 0]), 3)
+    per_class = evaluate.per_class_metrics(matrix)
+    np.testing.assert_allclose(per_class["precision"], [2 / 3, 0, 0])
+    np.testing.assert_allclose(per_class["recall"], [1, 0, 0])
+    assert not per_class.isna().any().any()
+
+
+def test_main_writes_metrics_plots_and_images(tmp_path, tiny_run):
+    out = {
+        "eval-metrics": tmp_path / "eval.json",
+        "per-class": tmp_path / "per_class.csv",
+        "confusion": tmp_path / "confusion.csv",
+        "confusion-png": tmp_path / "confusion.png",
+        "curves-png": tmp_path / "curves.png",
+        "samples-png": tmp_path / "samples.png",
+    }
+    evaluate.main(
+        [
+            f"--test={tiny_run.test}",
+            f"--model={tiny_run.model}",
+            f"--history={tiny_run.history}",
+            f"--params={tiny_run.params}",
+            *(f"--{flag}={path}" for flag, path in out.items()),
+        ]
+    )
+    metrics = json.loads(out["eval-metrics"].read_text())
+    assert set(metrics) == {"loss", "accuracy", "macro_f1"}
+    assert 0.5 < metrics["accuracy"] <= 1 and 0 < metrics["macro_f1"] <= 1 and metrics["loss"] > 0
+    pairs = pd.read_csv(out["confusion"])
+    assert list(pairs.columns) == ["actual", "predicted"] and len(pairs) == 50
+    assert set(pairs["actual"]) == set(dataset.CLASS_NAMES)
+    assert (pairs["actual"] == pairs["predicted"]).mean() == pytest.approx(metrics["accuracy"])
+    per_class = pd.read_csv(out["per-class"], index_col="class")
+    assert list(per_class.index) == list(dataset.CLASS_NAMES)
+    assert per_class["f1"].mean() == pytest.approx(metrics["macro_f1"], abs=1e-5)
+    for name in ("confusion-png", "curves-png", "samples-png"):
+        assert out[name].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_figures_are_byte_identical_when_redrawn(tmp_path):
+    images = np.zeros((3, 28, 28), np.uint8)
+    for name in ("a.png", "b.png"):
+        figure = plots.prediction_grid(images, np.array([0, 1, 2]), np.array([0, 2, 2]), "abc")
+        plots.save(figure, tmp_path / name)
+    assert (tmp_path / "a.png").read_bytes() == (tmp_path / "b.png").read_bytes()

@@ -1,0 +1,132 @@
+import copy
+
+import pytest
+
+from stages import params
+from stages.errors import ParamsError
+from tests.conftest import REPO, committed_params, write_yaml
+
+
+@pytest.mark.parametrize("section", params.SECTIONS, ids=lambda s: s.__name__)
+def test_committed_params_load_into_every_section(section):
+    assert isinstance(params.load(REPO / "params.yaml", section), section)
+
+
+def test_committed_defaults_are_the_300_100_mlp_script():
+    train = params.load(REPO / "params.yaml", params.Train)
+    assert (train.hidden_units, train.activation, train.optimizer) == ([300, 100], "relu", "sgd")
+    assert (train.learning_rate, train.batch_size, train.epochs) == (0.01, 32, 30)
+    preprocess = params.load(REPO / "params.yaml", params.Preprocess)
+    assert (preprocess.val_strategy, preprocess.val_size, preprocess.subset) == (
+        "head",
+        5000,
+        None,
+    )
+
+
+def test_params_yaml_has_exactly_the_stage_sections():
+    assert set(committed_params()) == {s.__name__.lower() for s in params.SECTIONS}
+
+
+def _load_with(tmp_path, section, dotted_key, value, *, delete=False):
+    document = copy.deepcopy(committed_params())
+    *parents, last = dotted_key.split(".")
+    node = document
+    for part in parents:
+        node = node[part]
+    if delete:
+        del node[last]
+    else:
+        node[last] = value
+    return params.load(write_yaml(tmp_path / "params.yaml", document), section)
+
+
+BAD_VALUES = [
+    (params.Train, "train.epochs", 0, "train.epochs=0: must be an integer ≥ 1"),
+    (params.Train, "train.epochs", -3, "train.epochs=-3: must be"),
+    (params.Train, "train.epochs", 2.5, "train.epochs=2.5: expected int"),
+    (params.Train, "train.epochs", True, "train.epochs=True: expected int"),
+    (params.Train, "train.epochs", "ten", "train.epochs='ten': expected int"),
+    (params.Train, "train.learning_rate", 0, "train.learning_rate=0.0: must be a rate > 0"),
+    (params.Train, "train.learning_rate", "fast", "train.learning_rate='fast': expected float"),
+    (params.Train, "train.dropout", 1.5, r"train.dropout=1.5: must be a rate in \[0, 1\)"),
+    (params.Train, "train.optimizer", "rmsprop", "train.optimizer='rmsprop': expected one of sgd"),
+    (params.Train, "train.activation", "Relu", "train.activation='Relu': expected one of relu"),
+    (params.Train, "train.hidden_units", [300, 0], r"train.hidden_units=\[300, 0\]: must be"),
+    (params.Train, "train.hidden_units", 300, "train.hidden_units=300: expected list"),
+    (params.Train, "train.hidden_units", [300, "x"], r"train.hidden_units\[1\]='x'"),
+    (params.Train, "train.batch_size", 0, "train.batch_size=0"),
+    (params.Train, "train.early_stopping.patience", -1, "train.early_stopping.patience=-1"),
+    (params.Train, "train.early_stopping.monitor", "val_f1", "train.early_stopping.monitor="),
+    (params.Train, "train.early_stopping.enabled", "yes", "train.early_stopping.enabled='yes'"),
+    (params.Train, "train.checkpoint", None, "train.checkpoint: expected a mapping"),
+    (params.Preprocess, "preprocess.val_size", 0, "preprocess.val_size=0: must be a count ≥ 1"),
+    (params.Preprocess, "preprocess.val_size", 1.0, "preprocess.val_size=1.0: must be"),
+    (params.Preprocess, "preprocess.val_strategy", "tail", "preprocess.val_strategy='tail'"),
+    (params.Preprocess, "preprocess.subset", 1, "preprocess.subset=1: must be null or"),
+    (params.Preprocess, "preprocess.seed", None, "preprocess.seed=None: expected int"),
+    (params.Download, "download.sources", [], r"download.sources=\[\]: must be at least one"),
+    (params.Download, "download.timeout", 0, "download.timeout=0.0: must be seconds > 0"),
+    (params.Download, "download.sha256.t10k-labels-idx1-ubyte", "abc", "sha256.t10k-labels"),
+    (params.Evaluate, "evaluate.samples", 0, "evaluate.samples=0"),
+    (params.Predict, "predict.count", 0, r"predict.count=0: must be an image count in \[1, 100\]"),
+    (params.Predict, "predict.count", 101, "predict.count=101"),
+]
+
+
+@pytest.mark.parametrize(("section", "key", "value", "message"), BAD_VALUES)
+def test_bad_value_is_named_with_what_is_allowed(tmp_path, section, key, value, message):
+    with pytest.raises(ParamsError, match=message) as error:
+        _load_with(tmp_path, section, key, value)
+    assert str(error.value).startswith(str(tmp_path / "params.yaml"))
+
+
+def test_missing_key_is_named(tmp_path):
+    with pytest.raises(ParamsError, match="train.seed: missing; add it"):
+        _load_with(tmp_path, params.Train, "train.seed", None, delete=True)
+
+
+def test_missing_nested_key_is_named(tmp_path):
+    with pytest.raises(ParamsError, match="train.early_stopping.patience: missing"):
+        _load_with(tmp_path, params.Train, "train.early_stopping.patience", None, delete=True)
+
+
+def test_unknown_key_is_a_typo(tmp_path):
+    with pytest.raises(ParamsError, match="train.epoch: unknown key .* a typo"):
+        _load_with(tmp_path, params.Train, "train.epoch", 3)
+
+
+def test_unknown_sha256_file_is_refused(tmp_path):
+    with pytest.raises(ParamsError, match="download.sha256=.*must be exactly the keys"):
+        _load_with(tmp_path, params.Download, "download.sha256.extra-file", "0" * 64)
+
+
+def test_missing_section_is_named(tmp_path):
+    document = committed_params()
+    del document["predict"]
+    with pytest.raises(ParamsError, match="no `predict:` section"):
+        params.load(write_yaml(tmp_path / "params.yaml", document), params.Predict)
+
+
+@pytest.mark.parametrize("text", ["train: [unclosed", "- just\n- a list\n", ""])
+def test_unparseable_or_empty_file_is_refused(tmp_path, text):
+    (tmp_path / "params.yaml").write_text(text)
+    with pytest.raises(ParamsError):
+        params.load(tmp_path / "params.yaml", params.Train)
+
+
+def test_missing_file_is_named(tmp_path):
+    with pytest.raises(ParamsError, match="cannot read"):
+        params.load(tmp_path / "absent.yaml", params.Train)
+
+
+@pytest.mark.parametrize(("value", "expected"), [(1, 1.0), ("1e-3", 0.001), (0.05, 0.05)])
+def test_float_accepts_ints_and_exponent_strings(tmp_path, value, expected):
+    train = _load_with(tmp_path, params.Train, "train.learning_rate", value)
+    assert train.learning_rate == expected and isinstance(train.learning_rate, float)
+
+
+@pytest.mark.parametrize(("value", "kind"), [(5000, int), (0.2, float)])
+def test_val_size_is_a_count_or_a_fraction(tmp_path, value, kind):
+    preprocess = _load_with(tmp_path, params.Preprocess, "preprocess.val_size", value)
+    assert preprocess.val_size == value and type(preprocess.val_size) is kind

@@ -1,0 +1,48 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from stages import dataset, predict
+from stages.errors import DataError
+from tests.conftest import tiny_params, write_yaml
+
+
+def test_prediction_table_schema():
+    probabilities = np.eye(10)[[9, 2]] * 0.9 + 0.01
+    table = predict.prediction_table(probabilities, np.array([9, 1], dtype=np.uint8))
+    assert list(table.columns) == ["index", "actual", "predicted", *dataset.CLASS_NAMES]
+    assert table["predicted"].tolist() == ["Ankle boot", "Pullover"]
+    assert table["actual"].tolist() == ["Ankle boot", "Trouser"]
+    assert table["Pullover"].tolist() == pytest.approx([0.01, 0.91])
+
+
+def _main(tmp_path, tiny_run, params_path):
+    predict.main(
+        [
+            f"--test={tiny_run.test}",
+            f"--model={tiny_run.model}",
+            f"--predictions={tmp_path / 'predictions.csv'}",
+            f"--predictions-png={tmp_path / 'predictions.png'}",
+            f"--params={params_path}",
+        ]
+    )
+
+
+def test_main_predicts_the_first_test_images(tmp_path, tiny_run, caplog):
+    caplog.set_level("INFO")
+    _main(tmp_path, tiny_run, tiny_run.params)
+    table = pd.read_csv(tmp_path / "predictions.csv")
+    _, labels = dataset.read_split(tiny_run.test)
+    assert table["index"].tolist() == [0, 1, 2, 3, 4]
+    assert table["actual"].tolist() == [dataset.CLASS_NAMES[k] for k in labels[:5]]
+    np.testing.assert_allclose(table[list(dataset.CLASS_NAMES)].sum(axis=1), 1, rtol=1e-4)
+    assert (tmp_path / "predictions.png").read_bytes()[:4] == b"\x89PNG"
+    assert f"predicted: {', '.join(table['predicted'])}" in caplog.text
+
+
+def test_count_beyond_the_test_set_is_refused_before_writing(tmp_path, tiny_run, tiny_source):
+    document = tiny_params(tiny_source)
+    document["predict"]["count"] = 51
+    with pytest.raises(DataError, match="predict.count=51, but the test split has 50 images"):
+        _main(tmp_path, tiny_run, write_yaml(tmp_path / "params.yaml", document))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["params.yaml"]

@@ -1,0 +1,135 @@
+import dataclasses
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from stages import dataset, params, runtime, train
+from tests.conftest import REPO, tiny_params, write_yaml
+
+
+def _train_cfg(**changes) -> params.Train:
+    return dataclasses.replace(params.load(REPO / "params.yaml", params.Train), **changes)
+
+
+def test_default_model_is_the_300_100_mlp_on_raw_pixels():
+    model = train.build_model(_train_cfg())
+    assert model.output_shape == (None, 10)
+    assert model.input_shape == (None, 28, 28)
+    assert model.inputs[0].dtype == "uint8"
+    assert [layer.units for layer in model.layers if hasattr(layer, "units")] == [300, 100, 10]
+    assert model.count_params() == (784 * 300 + 300) + (300 * 100 + 100) + (100 * 10 + 10)
+
+
+def test_model_scales_pixels_itself():
+    model = train.build_model(_train_cfg(hidden_units=[]))
+    scale = model.get_layer("scale")
+    np.testing.assert_allclose(scale(np.full((1, 28, 28), 255, np.uint8)).numpy().max(), 1.0)
+
+
+def test_dropout_is_added_after_each_hidden_layer():
+    model = train.build_model(_train_cfg(hidden_units=[64, 32], dropout=0.25))
+    rates = [layer.rate for layer in model.layers if layer.name.startswith("dropout")]
+    assert rates == [0.25, 0.25]
+
+
+def test_fit_on_tiny_data_learns(tiny_run):
+    history = pd.read_csv(tiny_run.history, index_col="epoch")
+    assert list(history.index) == [1, 2]
+    assert history["loss"].iloc[-1] < history["loss"].iloc[0]
+    metrics = json.loads(tiny_run.train_metrics.read_text())
+    assert metrics["epochs_run"] == 2 and metrics["saved_epoch"] == 2
+    assert metrics["final"]["val_accuracy"] > 0.5  # chance is 0.1
+    assert metrics["train_seconds"] > 0
+
+
+def test_saved_model_reloads_and_predicts_probabilities(tiny_run):
+    model = runtime.load_model(tiny_run.model)
+    images, _ = dataset.read_split(tiny_run.test)
+    probabilities = model.predict(images, verbose=0)
+    assert probabilities.shape == (len(images), 10)
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1, rtol=1e-5)
+
+
+HISTORY = pd.DataFrame(
+    {
+        "loss": [1.0, 0.6, 0.5, 0.55],
+        "accuracy": [0.5, 0.7, 0.8, 0.8],
+        "val_loss": [0.9, 0.7, 0.75, 0.8],
+        "val_accuracy": [0.6, 0.7, 0.72, 0.72],
+    },
+    index=pd.RangeIndex(1, 5, name="epoch"),
+)
+
+
+@pytest.mark.parametrize(
+    ("monitor", "epoch"), [("val_loss", 2), ("val_accuracy", 3), ("loss", 3), ("accuracy", 3)]
+)
+def test_best_epoch_follows_the_monitor_direction_and_first_tie(monitor, epoch):
+    assert train.best_epoch(HISTORY, monitor) == epoch
+
+
+def test_saved_epoch_is_what_the_callbacks_keep():
+    cfg = _train_cfg()
+    assert train.saved_epoch(HISTORY, cfg) == 4
+    stopping = dataclasses.replace(cfg.early_stopping, enabled=True, monitor="val_loss")
+    assert train.saved_epoch(HISTORY, dataclasses.replace(cfg, early_stopping=stopping)) == 2
+    checkpoint = params.Checkpoint(enabled=True, monitor="val_accuracy")
+    assert train.saved_epoch(HISTORY, dataclasses.replace(cfg, checkpoint=checkpoint)) == 3
+
+
+def test_training_metrics_summarise_the_history():
+    metrics = train.training_metrics(HISTORY, _train_cfg(), seconds=12.34)
+    assert metrics["final"] == {
+        "loss": 0.55,
+        "accuracy": 0.8,
+        "val_loss": 0.8,
+        "val_accuracy": 0.72,
+    }
+    assert metrics["best"] == {"val_loss": 0.7, "val_accuracy": 0.72}
+    assert (metrics["epochs_run"], metrics["best_val_loss_epoch"], metrics["train_seconds"]) == (
+        4,
+        2,
+        12.3,
+    )
+
+
+def test_checkpoint_and_early_stopping_save_the_best_epoch(tmp_path, tiny_run, tiny_source):
+    document = tiny_params(tiny_source)
+    document["train"].update(
+        epochs=6,
+        learning_rate=0.5,  # large on purpose: validation accuracy goes up and down
+        checkpoint={"enabled": True, "monitor": "val_loss"},
+        early_stopping={
+            "enabled": True,
+            "monitor": "val_loss",
+            "patience": 1,
+            "restore_best_weights": True,
+        },
+    )
+    out = tmp_path / "model.keras"
+    train.main(
+        [
+            f"--train={tiny_run.train}",
+            f"--val={tiny_run.val}",
+            f"--model={out}",
+            f"--history={tmp_path / 'history.csv'}",
+            f"--train-metrics={tmp_path / 'train.json'}",
+            f"--params={write_yaml(tmp_path / 'params.yaml', document)}",
+        ]
+    )
+    history = pd.read_csv(tmp_path / "history.csv", index_col="epoch")
+    metrics = json.loads((tmp_path / "train.json").read_text())
+    assert metrics["saved_epoch"] == int(history["val_loss"].idxmin())
+    images, labels = dataset.read_split(tiny_run.val)
+    val_loss = runtime.load_model(out).evaluate(images, labels, verbose=0, return_dict=True)[
+        "loss"
+    ]
+    assert val_loss == pytest.approx(history["val_loss"].min(), rel=1e-4)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "history.csv",
+        "model.keras",
+        "params.yaml",
+        "train.json",
+    ]
