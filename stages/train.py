@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from stages import artifacts, cli, dataset, params, runtime
+from stages.errors import PipelineError
 
 if TYPE_CHECKING:
     import keras
@@ -66,10 +67,12 @@ def best_epoch(history: pd.DataFrame, monitor: str) -> int:
 
 
 def build_callbacks(cfg: params.Train, checkpoint_path: Path) -> list[keras.callbacks.Callback]:
-    """One log line per epoch, plus early stopping and best-model checkpointing if enabled."""
+    """One log line per epoch, a stop on NaN loss, and early stopping and best-model checkpointing
+    if enabled."""
     keras = runtime.import_keras()
     started = {}
     callbacks = [
+        keras.callbacks.TerminateOnNaN(),
         keras.callbacks.LambdaCallback(
             on_epoch_begin=lambda epoch, logs: started.update(at=time.perf_counter()),
             on_epoch_end=lambda epoch, logs: logger.info(
@@ -79,7 +82,7 @@ def build_callbacks(cfg: params.Train, checkpoint_path: Path) -> list[keras.call
                 "  ".join(f"{k} {v:.4f}" for k, v in sorted(logs.items())),
                 time.perf_counter() - started["at"],
             ),
-        )
+        ),
     ]
     stopping = cfg.early_stopping
     if stopping.enabled:
@@ -110,6 +113,17 @@ def saved_epoch(history: pd.DataFrame, cfg: params.Train) -> int:
     if cfg.early_stopping.enabled and cfg.early_stopping.restore_best_weights:
         return best_epoch(history, cfg.early_stopping.monitor)
     return len(history)
+
+
+def check_converged(history: pd.DataFrame, cfg: params.Train) -> None:
+    """Raise PipelineError if the loss became NaN or infinite, so no broken model is saved."""
+    losses = history["loss"].to_numpy()
+    if not np.isfinite(losses).all():
+        epoch = int(np.flatnonzero(~np.isfinite(losses))[0]) + 1
+        raise PipelineError(
+            f"training diverged: the loss is {losses[epoch - 1]} at epoch {epoch}; "
+            f"lower train.learning_rate (now {cfg.learning_rate})"
+        )
 
 
 def training_metrics(history: pd.DataFrame, cfg: params.Train, seconds: float) -> dict:
@@ -165,9 +179,12 @@ def main(argv: Sequence[str] | None = None) -> None:
             verbose=0,
         )
         seconds = time.perf_counter() - started
+        history = pd.DataFrame(
+            fit.history, index=pd.RangeIndex(1, len(fit.epoch) + 1, name="epoch")
+        )
+        check_converged(history, cfg)
         if not cfg.checkpoint.enabled:
             model.save(tmp_model)
-    history = pd.DataFrame(fit.history, index=pd.RangeIndex(1, len(fit.epoch) + 1, name="epoch"))
     artifacts.write_table(args.history, history)
     metrics = training_metrics(history, cfg, seconds)
     artifacts.write_json(args.train_metrics, metrics)

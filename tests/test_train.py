@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 
 from stages import dataset, params, runtime, train
+from stages.errors import PipelineError
 from tests.conftest import REPO, tiny_params, write_yaml
 
 
@@ -133,3 +134,20 @@ def test_checkpoint_and_early_stopping_save_the_best_epoch(tmp_path, tiny_run, t
         "params.yaml",
         "train.json",
     ]
+
+
+def test_diverged_training_is_refused_and_saves_nothing(tmp_path, tiny_run, tiny_source):
+    document = tiny_params(tiny_source)
+    document["train"].update(learning_rate=1e12, epochs=3)
+    with pytest.raises(PipelineError, match="training diverged: the loss is nan at epoch 1"):
+        train.main(
+            [
+                f"--train={tiny_run.train}",
+                f"--val={tiny_run.val}",
+                f"--model={tmp_path / 'model.keras'}",
+                f"--history={tmp_path / 'history.csv'}",
+                f"--train-metrics={tmp_path / 'train.json'}",
+                f"--params={write_yaml(tmp_path / 'params.yaml', document)}",
+            ]
+        )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["params.yaml"]
