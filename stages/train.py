@@ -134,11 +134,12 @@ def training_metrics(history: pd.DataFrame, cfg: params.Train, seconds: float) -
         "saved_epoch": saved_epoch(history, cfg),
         "best_val_loss_epoch": best_epoch(history, "val_loss"),
         "final": {
-            key: float(final[key]) for key in ("loss", "accuracy", "val_loss", "val_accuracy")
+            key: round(float(final[key]), 6)
+            for key in ("loss", "accuracy", "val_loss", "val_accuracy")
         },
         "best": {
-            "val_loss": float(history["val_loss"].min()),
-            "val_accuracy": float(history["val_accuracy"].max()),
+            "val_loss": round(float(history["val_loss"].min()), 6),
+            "val_accuracy": round(float(history["val_accuracy"].max()), 6),
         },
         "train_seconds": round(seconds, 1),
     }
