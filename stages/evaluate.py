@@ -85,11 +85,15 @@ def main(argv: Sequence[str] | None = None) -> None:
         args.samples_png,
     )
     logger.info(
-        "test accuracy %.4f, loss %.4f, macro F1 %.4f on %d images",
+        "test accuracy %.4f, loss %.4f, macro F1 %.4f on %d images of %s",
         metrics["accuracy"],
         metrics["loss"],
         metrics["macro_f1"],
         len(labels),
+        args.test,
+    )
+    logger.info(
+        "wrote %s, %s, %s and the figures", args.eval_metrics, args.per_class, args.confusion
     )
 
 

@@ -114,7 +114,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     split_labels = {name: split[2] for name, split in splits.items()}
     artifacts.write_json(args.data_metrics, {k: len(v) for k, v in split_labels.items()})
     artifacts.write_csv(args.class_counts, ["class", *splits], class_counts(split_labels))
-    logger.info("wrote %s", ", ".join(f"{k} {len(v)} images" for k, v in split_labels.items()))
+    logger.info(
+        "read %d training and %d test images from %s; wrote %s",
+        len(labels),
+        len(test_labels),
+        args.raw,
+        ", ".join(f"{path} ({len(split_labels)})" for path, _, split_labels in splits.values()),
+    )
 
 
 if __name__ == "__main__":

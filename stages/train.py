@@ -128,19 +128,14 @@ def check_converged(history: pd.DataFrame, cfg: params.Train) -> None:
 
 def training_metrics(history: pd.DataFrame, cfg: params.Train, seconds: float) -> dict:
     """Final and best losses and accuracies, epochs run, the saved epoch and the training time."""
-    final = history.iloc[-1]
+    keys = ("loss", "accuracy", "val_loss", "val_accuracy")
+    best = {k: history[k].max() if monitor_mode(k) == "max" else history[k].min() for k in keys}
     return {
         "epochs_run": len(history),
         "saved_epoch": saved_epoch(history, cfg),
         "best_val_loss_epoch": best_epoch(history, "val_loss"),
-        "final": {
-            key: round(float(final[key]), 6)
-            for key in ("loss", "accuracy", "val_loss", "val_accuracy")
-        },
-        "best": {
-            "val_loss": round(float(history["val_loss"].min()), 6),
-            "val_accuracy": round(float(history["val_accuracy"].max()), 6),
-        },
+        "final": {k: round(float(history[k].iloc[-1]), 6) for k in keys},
+        "best": {k: round(float(v), 6) for k, v in best.items()},
         "train_seconds": round(seconds, 1),
     }
 

@@ -88,7 +88,7 @@ def test_training_metrics_summarise_the_history():
         "val_loss": 0.8,
         "val_accuracy": 0.72,
     }
-    assert metrics["best"] == {"val_loss": 0.7, "val_accuracy": 0.72}
+    assert metrics["best"] == {"loss": 0.5, "accuracy": 0.8, "val_loss": 0.7, "val_accuracy": 0.72}
     assert (metrics["epochs_run"], metrics["best_val_loss_epoch"], metrics["train_seconds"]) == (
         4,
         2,
