@@ -1,5 +1,6 @@
 """evaluate stage: score the model on the test split (loss, accuracy, per-class precision, recall
-and F1, macro F1) and draw the confusion matrix, the training curves and test predictions."""
+and F1, macro F1) and draw the confusion matrix, the training curves, test predictions and the
+most confidently misclassified test images."""
 
 import argparse
 import logging
@@ -9,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from stages import artifacts, cli, dataset, params, plots, runtime
+from stages import artifacts, cli, dataset, epochs, params, plots, runtime
 
 logger = logging.getLogger(__name__)
 
@@ -47,19 +48,20 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--test", type=Path, required=True, help="test split .npz")
     parser.add_argument("--model", type=Path, required=True, help="model .keras")
-    parser.add_argument("--history", type=Path, required=True, help="per-epoch history .csv")
+    parser.add_argument("--history", type=Path, required=True, help="dvclive plots directory")
     parser.add_argument("--eval-metrics", type=Path, required=True, help="output: metrics .json")
     parser.add_argument("--per-class", type=Path, required=True, help="output: per class .csv")
     parser.add_argument("--confusion", type=Path, required=True, help="output: pairs .csv")
     parser.add_argument("--confusion-png", type=Path, required=True, help="output: heat-map .png")
     parser.add_argument("--curves-png", type=Path, required=True, help="output: curves .png")
     parser.add_argument("--samples-png", type=Path, required=True, help="output: samples .png")
+    parser.add_argument("--misclassified-png", type=Path, required=True, help="output: .png")
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
     args = parser.parse_args(argv)
     cfg = params.load(args.params, params.Evaluate)
 
     images, labels = dataset.read_split(args.test)
-    history = pd.read_csv(args.history, index_col="epoch")
+    history = epochs.read(args.history)
     probabilities = runtime.load_model(args.model).predict(
         images, batch_size=cfg.batch_size, verbose=0
     )
@@ -83,6 +85,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     plots.save(
         plots.prediction_grid(images[shown], labels[shown], predicted[shown], dataset.CLASS_NAMES),
         args.samples_png,
+    )
+    confidence = probabilities.max(axis=1)
+    plots.save(
+        plots.misclassified_grid(
+            images, labels, predicted, confidence, dataset.CLASS_NAMES, cfg.samples
+        ),
+        args.misclassified_png,
     )
     logger.info(
         "test accuracy %.4f, loss %.4f, macro F1 %.4f on %d images of %s",

@@ -16,7 +16,7 @@ def image_grid(
     images: np.ndarray, titles: Sequence[str], correct: Sequence[bool], columns: int = 5
 ) -> Figure:
     """A grid of uint8 images (n, 28, 28), each titled, the title green if `correct` else red."""
-    rows = -(-len(images) // columns)
+    rows = max(1, -(-len(images) // columns))
     fig = Figure(figsize=(2 * columns, 2.3 * rows), layout="constrained")
     axes = fig.subplots(rows, columns, squeeze=False).ravel()
     for ax in axes:
@@ -36,6 +36,26 @@ def prediction_grid(
         for a, p in zip(actual, predicted, strict=True)
     ]
     return image_grid(images, titles, actual == predicted)
+
+
+def misclassified_grid(
+    images: np.ndarray,
+    actual: np.ndarray,
+    predicted: np.ndarray,
+    confidence: np.ndarray,
+    class_names: Sequence[str],
+    count: int,
+) -> Figure:
+    """The `count` wrong predictions made with the highest confidence, most confident first."""
+    wrong = np.flatnonzero(actual != predicted)
+    worst = wrong[np.argsort(-confidence[wrong], kind="stable")][:count]
+    titles = [
+        f"#{i}: {class_names[predicted[i]]} {confidence[i]:.0%}\n(true: {class_names[actual[i]]})"
+        for i in worst
+    ]
+    fig = image_grid(images[worst], titles, np.zeros(len(worst), dtype=bool))
+    fig.suptitle("Most confident mistakes on the test set" if len(worst) else "No mistakes")
+    return fig
 
 
 def training_curves(history: pd.DataFrame) -> Figure:

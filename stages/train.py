@@ -1,5 +1,6 @@
 """train stage: build the network that params.yaml describes, fit it on the training split with the
-validation split monitored, and write the model, the per-epoch history and the training metrics."""
+validation split monitored, and write the model and, through dvclive, the per-epoch metrics and a
+summary of the training."""
 
 from __future__ import annotations
 
@@ -13,10 +14,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from stages import artifacts, cli, dataset, params, runtime
+from stages import artifacts, cli, dataset, epochs, params, runtime
 from stages.errors import PipelineError
 
 if TYPE_CHECKING:
+    import dvclive
     import keras
 
 logger = logging.getLogger(__name__)
@@ -66,23 +68,33 @@ def best_epoch(history: pd.DataFrame, monitor: str) -> int:
     return int(index) + 1
 
 
-def build_callbacks(cfg: params.Train, checkpoint_path: Path) -> list[keras.callbacks.Callback]:
-    """One log line per epoch, a stop on NaN loss, and early stopping and best-model checkpointing
-    if enabled."""
+def build_callbacks(
+    cfg: params.Train, model: keras.Model, live: dvclive.Live, checkpoint_path: Path
+) -> list[keras.callbacks.Callback]:
+    """A stop on NaN loss, one log line per epoch, every epoch's metrics and learning rate to
+    dvclive, and early stopping and best-model checkpointing if enabled."""
     keras = runtime.import_keras()
+    from dvclive.keras import DVCLiveCallback
+
     started = {}
+
+    def end_epoch(epoch: int, logs: dict) -> None:
+        logger.info(
+            "epoch %d/%d  %s  (%.1f s)",
+            epoch + 1,
+            cfg.epochs,
+            "  ".join(f"{k} {v:.4f}" for k, v in sorted(logs.items())),
+            time.perf_counter() - started["at"],
+        )
+        live.log_metric("learning_rate", float(model.optimizer.learning_rate.numpy()))
+
     callbacks = [
         keras.callbacks.TerminateOnNaN(),
         keras.callbacks.LambdaCallback(
             on_epoch_begin=lambda epoch, logs: started.update(at=time.perf_counter()),
-            on_epoch_end=lambda epoch, logs: logger.info(
-                "epoch %d/%d  %s  (%.1f s)",
-                epoch + 1,
-                cfg.epochs,
-                "  ".join(f"{k} {v:.4f}" for k, v in sorted(logs.items())),
-                time.perf_counter() - started["at"],
-            ),
+            on_epoch_end=end_epoch,
         ),
+        DVCLiveCallback(live=live),  # after the learning rate is logged: it ends the step
     ]
     stopping = cfg.early_stopping
     if stopping.enabled:
@@ -126,16 +138,19 @@ def check_converged(history: pd.DataFrame, cfg: params.Train) -> None:
         )
 
 
-def training_metrics(history: pd.DataFrame, cfg: params.Train, seconds: float) -> dict:
-    """Final and best losses and accuracies, epochs run, the saved epoch and the training time."""
-    keys = ("loss", "accuracy", "val_loss", "val_accuracy")
-    best = {k: history[k].max() if monitor_mode(k) == "max" else history[k].min() for k in keys}
+def training_summary(history: pd.DataFrame, cfg: params.Train, seconds: float) -> dict:
+    """What dvclive's summary of the last epoch lacks: the best value of each metric (named as
+    dvclive names them), epochs run, the saved epoch and the training time."""
+    best = {}
+    for name in ("loss", "accuracy", "val_loss", "val_accuracy"):
+        value = history[name].max() if monitor_mode(name) == "max" else history[name].min()
+        split, metric = epochs.FILES[name].removesuffix(".tsv").split("/")
+        best.setdefault(split, {})[metric] = round(float(value), 6)
     return {
+        "best": best,
         "epochs_run": len(history),
         "saved_epoch": saved_epoch(history, cfg),
         "best_val_loss_epoch": best_epoch(history, "val_loss"),
-        "final": {k: round(float(history[k].iloc[-1]), 6) for k in keys},
-        "best": {k: round(float(v), 6) for k, v in best.items()},
         "train_seconds": round(seconds, 1),
     }
 
@@ -145,13 +160,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--train", type=Path, required=True, help="training split .npz")
     parser.add_argument("--val", type=Path, required=True, help="validation split .npz")
     parser.add_argument("--model", type=Path, required=True, help="output: model .keras")
-    parser.add_argument("--history", type=Path, required=True, help="output: per-epoch .csv")
-    parser.add_argument("--train-metrics", type=Path, required=True, help="output: metrics .json")
+    parser.add_argument("--live", type=Path, required=True, help="output: dvclive directory")
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
     args = parser.parse_args(argv)
     cfg = params.load(args.params, params.Train)
 
     runtime.seed_everything(cfg.seed)
+    from dvclive import Live
+
     x_train, y_train = dataset.read_split(args.train)
     x_val, y_val = dataset.read_split(args.val)
     model = build_model(cfg)
@@ -163,7 +179,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         len(x_train),
         len(x_val),
     )
-    with artifacts.atomic_path(args.model) as tmp_model:
+    with (
+        artifacts.atomic_dir(args.live) as live_dir,
+        artifacts.atomic_path(args.model) as tmp_model,
+        # dvcyaml=False: a run must never rewrite the committed dvc.yaml.
+        Live(dir=str(live_dir), dvcyaml=False, save_dvc_exp=False, report=None) as live,
+    ):
         started = time.perf_counter()
         fit = model.fit(
             x_train,
@@ -171,26 +192,24 @@ def main(argv: Sequence[str] | None = None) -> None:
             batch_size=cfg.batch_size,
             epochs=cfg.epochs,
             validation_data=(x_val, y_val),
-            callbacks=build_callbacks(cfg, tmp_model),
+            callbacks=build_callbacks(cfg, model, live, tmp_model),
             verbose=0,
         )
         seconds = time.perf_counter() - started
-        history = pd.DataFrame(
-            fit.history, index=pd.RangeIndex(1, len(fit.epoch) + 1, name="epoch")
-        )
+        history = pd.DataFrame(fit.history, index=pd.RangeIndex(1, len(fit.epoch) + 1))
         check_converged(history, cfg)
+        summary = training_summary(history, cfg, seconds)
+        live.summary.update(summary)
         if not cfg.checkpoint.enabled:
             model.save(tmp_model)
-    artifacts.write_table(args.history, history)
-    metrics = training_metrics(history, cfg, seconds)
-    artifacts.write_json(args.train_metrics, metrics)
     logger.info(
-        "wrote %s (epoch %d of %d) in %.1f s; final val_accuracy %.4f",
+        "wrote %s (epoch %d of %d) and %s in %.1f s; final val_accuracy %.4f",
         args.model,
-        metrics["saved_epoch"],
-        metrics["epochs_run"],
+        summary["saved_epoch"],
+        summary["epochs_run"],
+        args.live,
         seconds,
-        metrics["final"]["val_accuracy"],
+        history["val_accuracy"].iloc[-1],
     )
 
 

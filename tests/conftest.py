@@ -111,8 +111,9 @@ class TinyRun:
             "val": "prepared/val.npz",
             "test": "prepared/test.npz",
             "model": "model/model.keras",
-            "history": "history.csv",
-            "train_metrics": "train.json",
+            "live": "live",
+            "history": "live/plots/metrics",
+            "train_metrics": "live/metrics.json",
         }
         if name not in files:
             raise AttributeError(name)
@@ -143,8 +144,7 @@ def tiny_run(tmp_path_factory: pytest.TempPathFactory, tiny_source: TinySource) 
             f"--train={run.train}",
             f"--val={run.val}",
             f"--model={run.model}",
-            f"--history={run.history}",
-            f"--train-metrics={run.train_metrics}",
+            f"--live={run.live}",
             f"--params={run.params}",
         ]
     )

@@ -27,21 +27,25 @@ def _train_args(tiny_run, tmp_path, params_path):
         f"--train={tiny_run.train}",
         f"--val={tiny_run.val}",
         f"--model={tmp_path / 'model.keras'}",
-        f"--history={tmp_path / 'history.csv'}",
-        f"--train-metrics={tmp_path / 'train.json'}",
+        f"--live={tmp_path / 'live'}",
         f"--params={params_path}",
     )
 
 
 def _previous_outputs(tmp_path) -> dict:
-    previous = {"model.keras": b"previous model", "history.csv": b"e", "train.json": b"{}"}
+    (tmp_path / "live").mkdir()
+    previous = {"model.keras": b"previous model", "live/metrics.json": b"{}"}
     for name, content in previous.items():
         (tmp_path / name).write_bytes(content)
     return previous
 
 
 def _files(tmp_path) -> dict:
-    return {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.name != "params.yaml"}
+    return {
+        str(p.relative_to(tmp_path)): p.read_bytes()
+        for p in tmp_path.rglob("*")
+        if p.is_file() and p.name != "params.yaml"
+    }
 
 
 def test_bad_params_exit_2_with_one_line_and_touch_nothing(tmp_path, tiny_run, tiny_source):

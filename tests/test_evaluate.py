@@ -56,6 +56,7 @@ def test_main_writes_metrics_plots_and_images(tmp_path, tiny_run):
         "confusion-png": tmp_path / "confusion.png",
         "curves-png": tmp_path / "curves.png",
         "samples-png": tmp_path / "samples.png",
+        "misclassified-png": tmp_path / "misclassified.png",
     }
     evaluate.main(
         [
@@ -76,7 +77,7 @@ def test_main_writes_metrics_plots_and_images(tmp_path, tiny_run):
     per_class = pd.read_csv(out["per-class"], index_col="class")
     assert list(per_class.index) == list(dataset.CLASS_NAMES)
     assert per_class["f1"].mean() == pytest.approx(metrics["macro_f1"], abs=1e-5)
-    for name in ("confusion-png", "curves-png", "samples-png"):
+    for name in ("confusion-png", "curves-png", "samples-png", "misclassified-png"):
         assert out[name].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 

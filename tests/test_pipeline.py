@@ -80,13 +80,15 @@ def test_repro_runs_only_what_changed_and_branches_compare(repo):
         "metrics/curves.png",
         "metrics/predictions.png",
         "metrics/per_class.csv",
+        "metrics/misclassified.png",
+        "metrics/train/plots/metrics/eval/loss.tsv",
     ]:
         assert (repo.root / path).exists(), path
     assert repo.read_json("metrics/data.json") == {"train": 160, "val": 40, "test": 50}
     evaluation = repo.read_json("metrics/eval.json")
     assert set(evaluation) == {"loss", "accuracy", "macro_f1"}
     assert 0.5 < evaluation["accuracy"] <= 1
-    assert repo.read_json("metrics/train.json")["epochs_run"] == 2
+    assert repo.read_json("metrics/train/metrics.json")["epochs_run"] == 2
     assert "Data and pipelines are up to date" in repo.dvc("status")
 
     assert repo.repro() == []
@@ -103,7 +105,11 @@ def test_repro_runs_only_what_changed_and_branches_compare(repo):
     params_diff = json.loads(repo.dvc("params", "diff", "main", "--json"))
     assert params_diff["params.yaml"] == {"train.epochs": {"old": 2, "new": 3, "diff": 1}}
     metrics_diff = json.loads(repo.dvc("metrics", "diff", "main", "--json"))
-    assert metrics_diff["metrics/train.json"]["epochs_run"] == {"old": 2, "new": 3, "diff": 1}
+    assert metrics_diff["metrics/train/metrics.json"]["epochs_run"] == {
+        "old": 2,
+        "new": 3,
+        "diff": 1,
+    }
     assert "accuracy" in metrics_diff["metrics/eval.json"]
 
     repo.set_params("preprocess", val_size=60)

@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from stages import dataset, params, runtime, train
+from stages import dataset, epochs, params, runtime, train
 from stages.errors import PipelineError
 from tests.conftest import REPO, tiny_params, write_yaml
 
@@ -35,14 +35,19 @@ def test_dropout_is_added_after_each_hidden_layer():
     assert rates == [0.25, 0.25]
 
 
-def test_fit_on_tiny_data_learns(tiny_run):
-    history = pd.read_csv(tiny_run.history, index_col="epoch")
+def test_fit_on_tiny_data_learns_and_logs_every_epoch_through_dvclive(tiny_run):
+    history = epochs.read(tiny_run.history)
     assert list(history.index) == [1, 2]
     assert history["loss"].iloc[-1] < history["loss"].iloc[0]
+    np.testing.assert_allclose(history["learning_rate"], 0.05)
     metrics = json.loads(tiny_run.train_metrics.read_text())
-    assert metrics["epochs_run"] == 2 and metrics["saved_epoch"] == 2
-    assert metrics["final"]["val_accuracy"] > 0.5  # chance is 0.1
+    assert metrics["epochs_run"] == 2 and metrics["saved_epoch"] == 2 and metrics["step"] == 1
+    # dvclive's summary holds the last epoch, ours the best one; both by dvclive's names.
+    assert metrics["eval"]["accuracy"] == pytest.approx(history["val_accuracy"].iloc[-1])
+    assert metrics["eval"]["accuracy"] > 0.5  # chance is 0.1
+    assert metrics["best"]["eval"]["loss"] == round(history["val_loss"].min(), 6)
     assert metrics["train_seconds"] > 0
+    assert sorted(p.name for p in tiny_run.live.iterdir()) == ["metrics.json", "plots"]
 
 
 def test_saved_model_reloads_and_predicts_probabilities(tiny_run):
@@ -80,15 +85,12 @@ def test_saved_epoch_is_what_the_callbacks_keep():
     assert train.saved_epoch(HISTORY, dataclasses.replace(cfg, checkpoint=checkpoint)) == 3
 
 
-def test_training_metrics_summarise_the_history():
-    metrics = train.training_metrics(HISTORY, _train_cfg(), seconds=12.34)
-    assert metrics["final"] == {
-        "loss": 0.55,
-        "accuracy": 0.8,
-        "val_loss": 0.8,
-        "val_accuracy": 0.72,
+def test_training_summary_adds_the_best_epoch_values():
+    metrics = train.training_summary(HISTORY, _train_cfg(), seconds=12.34)
+    assert metrics["best"] == {
+        "train": {"loss": 0.5, "accuracy": 0.8},
+        "eval": {"loss": 0.7, "accuracy": 0.72},
     }
-    assert metrics["best"] == {"loss": 0.5, "accuracy": 0.8, "val_loss": 0.7, "val_accuracy": 0.72}
     assert (metrics["epochs_run"], metrics["best_val_loss_epoch"], metrics["train_seconds"]) == (
         4,
         2,
@@ -115,25 +117,19 @@ def test_checkpoint_and_early_stopping_save_the_best_epoch(tmp_path, tiny_run, t
             f"--train={tiny_run.train}",
             f"--val={tiny_run.val}",
             f"--model={out}",
-            f"--history={tmp_path / 'history.csv'}",
-            f"--train-metrics={tmp_path / 'train.json'}",
+            f"--live={tmp_path / 'live'}",
             f"--params={write_yaml(tmp_path / 'params.yaml', document)}",
         ]
     )
-    history = pd.read_csv(tmp_path / "history.csv", index_col="epoch")
-    metrics = json.loads((tmp_path / "train.json").read_text())
+    history = epochs.read(tmp_path / "live/plots/metrics")
+    metrics = json.loads((tmp_path / "live/metrics.json").read_text())
     assert metrics["saved_epoch"] == int(history["val_loss"].idxmin())
     images, labels = dataset.read_split(tiny_run.val)
     val_loss = runtime.load_model(out).evaluate(images, labels, verbose=0, return_dict=True)[
         "loss"
     ]
     assert val_loss == pytest.approx(history["val_loss"].min(), rel=1e-4)
-    assert sorted(p.name for p in tmp_path.iterdir()) == [
-        "history.csv",
-        "model.keras",
-        "params.yaml",
-        "train.json",
-    ]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["live", "model.keras", "params.yaml"]
 
 
 def test_diverged_training_is_refused_and_saves_nothing(tmp_path, tiny_run, tiny_source):
@@ -145,8 +141,7 @@ def test_diverged_training_is_refused_and_saves_nothing(tmp_path, tiny_run, tiny
                 f"--train={tiny_run.train}",
                 f"--val={tiny_run.val}",
                 f"--model={tmp_path / 'model.keras'}",
-                f"--history={tmp_path / 'history.csv'}",
-                f"--train-metrics={tmp_path / 'train.json'}",
+                f"--live={tmp_path / 'live'}",
                 f"--params={write_yaml(tmp_path / 'params.yaml', document)}",
             ]
         )
