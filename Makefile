@@ -13,7 +13,9 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEBIAN_DATASET := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
 KERAS_CACHE := $(HOME)/.keras/datasets/fashion-mnist/train-images-idx3-ubyte.gz
 
-.PHONY: help setup data-source repro test lint lock clean
+BASE ?= main
+
+.PHONY: help setup data-source repro test report lint lock clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -47,9 +49,12 @@ repro: setup ## run the pipeline: only the stages whose code, data or params cha
 test: setup ## run the test suite (unit tests and a real `dvc repro` on tiny data)
 	$(BIN)/python -m pytest
 
+report: setup ## compare the workspace with BASE (default main): report/report.md, report/plots/
+	$(BIN)/python -m tools.report --base $(BASE) --out report
+
 lint: setup ## check formatting and lint with ruff
-	$(BIN)/ruff format --check stages tests
-	$(BIN)/ruff check stages tests
+	$(BIN)/ruff format --check stages tools tests
+	$(BIN)/ruff check stages tools tests
 
 lock: ## re-resolve pyproject.toml's pins into requirements.lock, in a throw-away venv
 	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
@@ -61,4 +66,4 @@ lock: ## re-resolve pyproject.toml's pins into requirements.lock, in a throw-awa
 	rm -rf .lock-venv
 
 clean: ## delete the virtual environment and caches (not data/ nor DVC's cache)
-	rm -rf $(VENV) .pytest_cache .ruff_cache dvc_plots
+	rm -rf $(VENV) .pytest_cache .ruff_cache dvc_plots report

@@ -1,0 +1,141 @@
+"""Compare the workspace with a base revision as a pull-request comment should: the params and
+metrics that changed, as Markdown tables, and every plot of both revisions, rendered offline.
+
+    python -m tools.report --base main --out report      (or: make report BASE=main)
+
+Writes <out>/report.md (tables and images), <out>/summary.md (tables only, for a CI job summary)
+and <out>/plots/*.png. Fails, naming the fix, when the base revision is not in the clone or when
+DVC cannot load a metrics or plots file (which `dvc metrics diff` reports with exit code 0)."""
+
+import argparse
+import json
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import vl_convert
+
+from stages import artifacts, cli
+from stages.errors import PipelineError
+
+WORKSPACE = "workspace"
+
+
+def run(*argv: str) -> str:
+    """Run a command; return its stdout, or raise PipelineError with its stderr."""
+    result = subprocess.run(argv, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise PipelineError(f"`{' '.join(argv)}` failed:\n{result.stderr.strip()}")
+    return result.stdout
+
+
+def dvc(*argv: str) -> str:
+    """Run DVC; raise PipelineError if it could not load a file, which it reports but exits 0."""
+    result = subprocess.run([sys.executable, "-m", "dvc", *argv], capture_output=True, text=True)
+    output = result.stdout + result.stderr
+    if result.returncode != 0 or re.search(r"failed to load|unable to read", output, re.I):
+        raise PipelineError(f"`dvc {' '.join(argv)}`:\n{output.strip()}")
+    return result.stdout
+
+
+def check_revision(base: str) -> None:
+    """Raise PipelineError unless `base` names a commit of this clone."""
+    try:
+        run("git", "rev-parse", "--verify", "--quiet", f"{base}^{{commit}}")
+    except PipelineError:
+        raise PipelineError(
+            f"base revision {base!r} is not in this clone (a shallow clone?): fetch it, e.g. "
+            f"`git fetch origin {base}`, or check out with `fetch-depth: 0` in CI"
+        ) from None
+
+
+def plot_file_name(plot_id: str, revision: str | None = None) -> str:
+    """A file name for a plot id such as 'metrics/confusion.csv' or 'Loss'."""
+    stem = re.sub(r"[^A-Za-z0-9]+", "_", Path(plot_id).with_suffix("").as_posix()).strip("_")
+    return f"{stem}_{re.sub(r'[^A-Za-z0-9]+', '_', revision)}.png" if revision else f"{stem}.png"
+
+
+def render_plots(plots: dict, out_dir: Path) -> list[tuple[str, list[tuple[str, str]]]]:
+    """Write each plot of `dvc plots diff --json` as PNG into `out_dir`: a data-series plot as one
+    chart of all revisions (vega-lite rendered by vl-convert, no browser, no internet), an image
+    once per revision. Return [(plot id, [(revision, file name)])]."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    rendered = []
+    for plot_id, entries in plots.items():
+        files = []
+        for entry in entries:
+            if entry["type"] == "vega":
+                name = plot_file_name(plot_id)
+                (out_dir / name).write_bytes(vl_convert.vegalite_to_png(entry["content"], scale=1))
+                files.append((" vs ".join(entry["revisions"]), name))
+            elif entry["type"] == "image":
+                (revision,) = entry["revisions"]
+                name = plot_file_name(plot_id, revision)
+                shutil.copyfile(entry["url"], out_dir / name)
+                files.append((revision, name))
+        rendered.append((plot_id, files))
+    return rendered
+
+
+def has_rows(table_md: str) -> bool:
+    """Whether a Markdown table from DVC has rows (with nothing to show, it prints a header)."""
+    return len(table_md.strip().splitlines()) > 2
+
+
+def markdown_report(
+    base: str, params_md: str, metrics_md: str, plots: list | None, plots_dir: str
+) -> str:
+    """The report: both tables, then the plots (if given) as images under `plots_dir`."""
+    lines = [
+        f"# Pipeline report: {WORKSPACE} vs `{base}`",
+        "",
+        "## Parameters",
+        "",
+        params_md.strip() if has_rows(params_md) else f"No parameter differs from `{base}`.",
+        "",
+        "## Metrics",
+        "",
+        metrics_md.strip() if has_rows(metrics_md) else f"No metric differs from `{base}`.",
+        "",
+    ]
+    if plots is None:
+        return "\n".join(lines)
+    lines += ["## Plots", ""]
+    for plot_id, files in plots:
+        lines += [f"### {plot_id}", ""]
+        lines += [f"![{plot_id} ({revision})]({plots_dir}/{name})" for revision, name in files]
+        lines.append("")
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--base", required=True, help="git revision to compare with, e.g. main")
+    parser.add_argument("--out", type=Path, required=True, help="output directory")
+    args = parser.parse_args(argv)
+
+    check_revision(args.base)
+    params_md = dvc("params", "diff", args.base, "--md")
+    metrics_md = dvc("metrics", "diff", args.base, "--md")
+    with artifacts.atomic_dir(args.out) as tmp:
+        plots_json = json.loads(dvc("plots", "diff", args.base, "--json", "-o", str(tmp / "dvc")))
+        if plots_json.get("errors"):
+            raise PipelineError(
+                f"`dvc plots diff {args.base}` could not load: {plots_json['errors']}"
+            )
+        plots = render_plots(plots_json["data"], tmp / "plots")
+        shutil.rmtree(tmp / "dvc", ignore_errors=True)
+        (tmp / "report.md").write_text(
+            markdown_report(args.base, params_md, metrics_md, plots, "plots")
+        )
+        (tmp / "summary.md").write_text(
+            markdown_report(args.base, params_md, metrics_md, None, "")
+        )
+    print(f"wrote {args.out / 'report.md'} ({len(plots)} plots) and {args.out / 'summary.md'}")
+
+
+if __name__ == "__main__":
+    cli.run(main)
