@@ -3,6 +3,12 @@
 import dataclasses
 import gzip
 import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -149,3 +155,62 @@ def tiny_run(tmp_path_factory: pytest.TempPathFactory, tiny_source: TinySource) 
         ]
     )
     return run
+
+
+class Repo:
+    """A copy of the project in a temporary git repository, driven like a user drives it."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        venv_bin = str(Path(sys.executable).parent)  # so that dvc.yaml's `python` is this one
+        self.env = dict(os.environ, PATH=f"{venv_bin}{os.pathsep}{os.environ['PATH']}")
+        self.env.update(DVC_NO_ANALYTICS="1", GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@t")
+        self.env.update(GIT_COMMITTER_NAME="t", GIT_COMMITTER_EMAIL="t@t")
+
+    def run(self, *argv: str) -> str:
+        result = subprocess.run(
+            argv, cwd=self.root, env=self.env, capture_output=True, text=True, timeout=600
+        )
+        assert result.returncode == 0, f"{argv} failed:\n{result.stdout}\n{result.stderr}"
+        return result.stdout
+
+    def dvc(self, *argv: str) -> str:
+        return self.run(sys.executable, "-m", "dvc", *argv)
+
+    def repro(self) -> list[str]:
+        """Run `dvc repro`; return the stages it ran, in order."""
+        return re.findall(r"Running stage '(\w+)'", self.dvc("repro"))
+
+    def commit(self, message: str) -> None:
+        self.run("git", "add", "-A")
+        self.run("git", "commit", "-q", "-m", message)
+
+    def set_params(self, section: str, **values) -> None:
+        document = yaml.safe_load((self.root / "params.yaml").read_text())
+        document[section].update(values)
+        write_yaml(self.root / "params.yaml", document)
+
+    def read_json(self, path: str) -> dict:
+        return json.loads((self.root / path).read_text())
+
+
+def make_repo(root: Path, source: TinySource) -> Repo:
+    """The project's pipeline and code in a fresh git + DVC repository, with tiny params."""
+    repo = Repo(root)
+    repo.root.mkdir()
+    for name in ("dvc.yaml", "params.yaml", ".gitignore"):
+        shutil.copy(REPO / name, repo.root / name)
+    for package in ("stages", "tools"):
+        shutil.copytree(
+            REPO / package, repo.root / package, ignore=shutil.ignore_patterns("__pycache__")
+        )
+    write_yaml(repo.root / "params.yaml", tiny_params(source))
+    repo.run("git", "init", "-q", "-b", "main")
+    repo.dvc("init", "-q")
+    repo.commit("tiny project")
+    return repo
+
+
+@pytest.fixture
+def repo(tmp_path: Path, tiny_source: TinySource) -> Repo:
+    return make_repo(tmp_path / "project", tiny_source)
