@@ -1,0 +1,65 @@
+"""The CI workflow shipped for users, parsed and checked (no packaged actionlint is at hand)."""
+
+import re
+import subprocess
+
+import yaml
+
+from tests.conftest import REPO
+
+WORKFLOW = REPO / ".github/workflows/pipeline.yml"
+
+
+def _workflow() -> dict:
+    return yaml.safe_load(WORKFLOW.read_text())
+
+
+def _steps() -> list[dict]:
+    (job,) = _workflow()["jobs"].values()
+    return job["steps"]
+
+
+def _step(uses_or_name: str) -> dict:
+    return next(s for s in _steps() if uses_or_name in (s.get("uses", ""), s.get("name")))
+
+
+def test_runs_on_pull_requests_and_pushes_to_main():
+    triggers = _workflow()[True]  # YAML 1.1 reads the key `on` as True
+    assert "pull_request" in triggers and triggers["push"]["branches"] == ["main"]
+
+
+def test_checkout_fetches_the_base_revision():
+    assert _step("actions/checkout@v4")["with"]["fetch-depth"] == 0
+
+
+def test_python_311_with_pip_caching_keyed_on_the_lock():
+    setup = _step("actions/setup-python@v5")["with"]
+    assert (setup["python-version"], setup["cache"]) == ("3.11", "pip")
+    assert setup["cache-dependency-path"] == "requirements.lock"
+
+
+def test_tests_then_repro_pulling_from_a_remote_when_one_exists_then_the_report():
+    names = [s.get("name") for s in _steps() if "run" in s]
+    assert names == ["Test", "Reproduce", "Report"]
+    assert _step("Test")["run"].strip() == "make test"
+    assert "dvc repro --pull --allow-missing" in _step("Reproduce")["run"]
+    report = _step("Report")["run"]
+    assert 'make report BASE="$BASE"' in report and '>> "$GITHUB_STEP_SUMMARY"' in report
+    upload = _step("actions/upload-artifact@v4")
+    assert upload["with"]["path"] == "report/" and upload["if"] == "always()"
+
+
+def test_every_make_target_it_runs_exists():
+    targets = set(re.findall(r"^([a-z-]+):", (REPO / "Makefile").read_text(), re.M))
+    for step in _steps():
+        for target in re.findall(r"make (\w+)", step.get("run", "")):
+            assert target in targets
+
+
+def test_every_run_script_is_valid_bash():
+    for step in _steps():
+        if "run" in step:
+            result = subprocess.run(
+                ["bash", "-n"], input=step["run"], capture_output=True, text=True
+            )
+            assert result.returncode == 0, (step.get("name"), result.stderr)
