@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from stages import artifacts, cli, dataset, epochs, params, plots, runtime
+from stages import artifacts, cli, dataset, epochs, model_file, params, plots, runtime
 
 logger = logging.getLogger(__name__)
 
@@ -62,7 +62,7 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     images, labels = dataset.read_split(args.test)
     history = epochs.read(args.history)
-    probabilities = runtime.load_model(args.model).predict(
+    probabilities = model_file.load(args.model).predict(
         images, batch_size=cfg.batch_size, verbose=0
     )
     predicted = probabilities.argmax(axis=1)

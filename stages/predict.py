@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from stages import artifacts, cli, dataset, params, plots, runtime
+from stages import artifacts, cli, dataset, model_file, params, plots
 from stages.errors import DataError
 
 logger = logging.getLogger(__name__)
@@ -42,7 +42,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     if cfg.count > len(images):
         raise DataError(f"predict.count={cfg.count}, but the test split has {len(images)} images")
     images, labels = images[: cfg.count], labels[: cfg.count]
-    probabilities = runtime.load_model(args.model).predict(images, verbose=0)
+    probabilities = model_file.load(args.model).predict(images, verbose=0)
     table = prediction_table(probabilities, labels)
 
     artifacts.write_table(args.predictions, table, index=False)

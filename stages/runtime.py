@@ -2,22 +2,12 @@
 
 The import is lazy so that `download`, `preprocess` and every `--help` start without TensorFlow."""
 
-from __future__ import annotations
-
 import contextlib
 import os
 import sys
 import tempfile
-import zipfile
 from collections.abc import Iterator
-from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING
-
-from stages.errors import DataError
-
-if TYPE_CHECKING:
-    import keras
 
 
 @contextlib.contextmanager
@@ -62,16 +52,3 @@ def seed_everything(seed: int) -> None:
 
     keras.utils.set_random_seed(seed)
     tf.config.experimental.enable_op_determinism()
-
-
-def load_model(path: Path) -> keras.Model:
-    """Load a model saved by the train stage, in Keras' safe mode (no arbitrary code)."""
-    keras = import_keras()
-    if not path.is_file():
-        raise DataError(f"{path}: missing; run `dvc repro train`")
-    try:
-        return keras.models.load_model(path, safe_mode=True)
-    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as error:
-        raise DataError(
-            f"{path}: not a loadable Keras model ({error}); run `dvc repro train`"
-        ) from error

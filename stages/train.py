@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from stages import artifacts, cli, dataset, epochs, params, runtime
+from stages import artifacts, cli, dataset, epochs, model_file, params, runtime
 from stages.errors import PipelineError
 
 if TYPE_CHECKING:
@@ -202,6 +202,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         live.summary.update(summary)
         if not cfg.checkpoint.enabled:
             model.save(tmp_model)
+        model_file.add_class_names(tmp_model, dataset.CLASS_NAMES)
     logger.info(
         "wrote %s (epoch %d of %d) and %s in %.1f s; final val_accuracy %.4f",
         args.model,

@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from stages import dataset, epochs, params, runtime, train
+from stages import dataset, epochs, model_file, params, train
 from stages.errors import PipelineError
 from tests.conftest import REPO, tiny_params, write_yaml
 
@@ -51,7 +51,7 @@ def test_fit_on_tiny_data_learns_and_logs_every_epoch_through_dvclive(tiny_run):
 
 
 def test_saved_model_reloads_and_predicts_probabilities(tiny_run):
-    model = runtime.load_model(tiny_run.model)
+    model = model_file.load(tiny_run.model)
     images, _ = dataset.read_split(tiny_run.test)
     probabilities = model.predict(images, verbose=0)
     assert probabilities.shape == (len(images), 10)
@@ -125,9 +125,7 @@ def test_checkpoint_and_early_stopping_save_the_best_epoch(tmp_path, tiny_run, t
     metrics = json.loads((tmp_path / "live/metrics.json").read_text())
     assert metrics["saved_epoch"] == int(history["val_loss"].idxmin())
     images, labels = dataset.read_split(tiny_run.val)
-    val_loss = runtime.load_model(out).evaluate(images, labels, verbose=0, return_dict=True)[
-        "loss"
-    ]
+    val_loss = model_file.load(out).evaluate(images, labels, verbose=0, return_dict=True)["loss"]
     assert val_loss == pytest.approx(history["val_loss"].min(), rel=1e-4)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["live", "model.keras", "params.yaml"]
 

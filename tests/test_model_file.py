@@ -1,0 +1,65 @@
+import json
+import zipfile
+
+import pytest
+
+from stages import dataset, model_file, runtime
+from stages.errors import DataError
+
+
+def _rewrite_member(source, target, content: bytes | None) -> None:
+    """Copy a .keras archive, replacing the class-names member (or dropping it if None)."""
+    with zipfile.ZipFile(source) as old, zipfile.ZipFile(target, "w") as new:
+        for item in old.infolist():
+            if item.filename != model_file.MEMBER:
+                new.writestr(item, old.read(item))
+        if content is not None:
+            new.writestr(model_file.MEMBER, content)
+
+
+def test_trained_model_carries_its_class_names_and_loads(tiny_run):
+    assert model_file.read_class_names(tiny_run.model) == list(dataset.CLASS_NAMES)
+    model = model_file.load(tiny_run.model)
+    assert model.output_shape == (None, 10)
+
+
+def test_model_without_class_names_is_refused(tmp_path, tiny_run):
+    _rewrite_member(tiny_run.model, tmp_path / "m.keras", None)
+    with pytest.raises(DataError, match="carries no class names .* run `dvc repro train`"):
+        model_file.load(tmp_path / "m.keras")
+
+
+def test_model_with_other_class_names_is_refused(tmp_path, tiny_run):
+    names = list(dataset.CLASS_NAMES)
+    names[0], names[1] = names[1], names[0]
+    _rewrite_member(tiny_run.model, tmp_path / "m.keras", json.dumps({"class_names": names}))
+    with pytest.raises(DataError, match=r"predicts the classes \['Trouser', 'T-shirt/top'"):
+        model_file.load(tmp_path / "m.keras")
+
+
+@pytest.mark.parametrize("content", [b"", b"not a zip", None])
+def test_corrupt_model_file_is_refused(tmp_path, tiny_run, content):
+    path = tmp_path / "m.keras"
+    if content is None:  # truncated: the first half of a real model file
+        data = tiny_run.model.read_bytes()
+        path.write_bytes(data[: len(data) // 2])
+    else:
+        path.write_bytes(content)
+    with pytest.raises(DataError, match="not a loadable Keras model"):
+        model_file.load(path)
+
+
+def test_model_of_another_interface_is_refused(tmp_path):
+    keras = runtime.import_keras()
+    inputs = keras.Input(shape=(28, 28), dtype="float32")
+    model = keras.Model(inputs, keras.layers.Dense(10)(keras.layers.Flatten()(inputs)))
+    model.save(tmp_path / "float.keras")
+    model_file.add_class_names(tmp_path / "float.keras", dataset.CLASS_NAMES)
+    with pytest.raises(DataError, match="'float32'.* expected .*'uint8'"):
+        model_file.load(tmp_path / "float.keras")
+
+
+def test_missing_model_names_the_stage_to_run(tmp_path):
+    with pytest.raises(DataError, match="missing; run `dvc repro train`"):
+        model_file.load(tmp_path / "absent.keras")
+
