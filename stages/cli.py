@@ -15,17 +15,19 @@ def _raise_keyboard_interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
 
 
-def run(main: Callable[[], None]) -> None:
-    """Call `main`; report a PipelineError in one line and exit 2: no traceback hides the fix."""
+def run(main: Callable[[], int | None]) -> None:
+    """Call `main` and exit with the code it returns; report a PipelineError in one line and exit
+    2: no traceback hides the fix."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     # SIGTERM (a killed `dvc repro`, CI cancelling) unwinds like Ctrl-C, so the `finally` blocks
     # that delete temporary files run and no half-written artifact is left behind.
     signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
     try:
-        main()
+        code = main()
     except PipelineError as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(EXIT_USER_ERROR)
     except KeyboardInterrupt:
         print("interrupted: no output was changed", file=sys.stderr)
         sys.exit(EXIT_INTERRUPTED)
+    sys.exit(code or 0)

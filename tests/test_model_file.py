@@ -62,4 +62,3 @@ def test_model_of_another_interface_is_refused(tmp_path):
 def test_missing_model_names_the_stage_to_run(tmp_path):
     with pytest.raises(DataError, match="missing; run `dvc repro train`"):
         model_file.load(tmp_path / "absent.keras")
-

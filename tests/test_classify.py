@@ -1,0 +1,134 @@
+"""Classifying your own images end to end: files and folders in, a table, CSV or JSON out."""
+
+import json
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from stages import dataset, model_file
+from stages.errors import DataError
+from tests.conftest import REPO
+from tools import classify
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory, tiny_run):
+    """The first six tiny test images saved as large RGB photos on white, and the classes the
+    model gives the originals."""
+    folder = tmp_path_factory.mktemp("photos")
+    images, _ = dataset.read_split(tiny_run.test)
+    for i, image in enumerate(images[:6]):
+        big = Image.fromarray(255 - image).resize((336, 336), Image.Resampling.NEAREST)
+        canvas = Image.new("L", (436, 396), 255)
+        canvas.paste(big, (50, 30))
+        canvas.convert("RGB").save(folder / f"photo{i}.png")
+    probabilities = model_file.load(tiny_run.model).predict(images[:6], verbose=0)
+    return folder, [dataset.CLASS_NAMES[k] for k in probabilities.argmax(axis=1)]
+
+
+def _run(*argv) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "tools.classify", *map(str, argv)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_photos_get_the_class_of_the_original_images(tiny_run, photos):
+    folder, expected = photos
+    model = model_file.load(tiny_run.model)
+    rows = list(classify.classify(sorted(folder.iterdir()), model, batch_size=4))
+    assert [row["predicted"] for row in rows] == expected
+    for row in rows:
+        names = [name for name, _ in row["top3"]]
+        assert names[0] == row["predicted"] and len(set(names)) == 3
+        assert row["confidence"] == pytest.approx(row["top3"][0][1], abs=1e-4)
+
+
+def test_batches_do_not_change_the_results(tiny_run, photos):
+    folder, _ = photos
+    model = model_file.load(tiny_run.model)
+    files = sorted(folder.iterdir())
+    one_by_one = list(classify.classify(files, model, batch_size=1))
+    all_at_once = list(classify.classify(files, model, batch_size=100))
+    assert [r["predicted"] for r in one_by_one] == [r["predicted"] for r in all_at_once]
+
+
+def test_one_bad_file_is_reported_and_the_others_classified(tmp_path, tiny_run, photos):
+    folder, expected = photos
+    (tmp_path / "notes.png").write_text("not an image")
+    (tmp_path / "empty-folder").mkdir()
+    result = _run(
+        folder / "photo0.png",
+        tmp_path / "notes.png",
+        tmp_path / "empty-folder",
+        tmp_path / "missing.jpg",
+        folder / "photo1.png",
+        "--model",
+        tiny_run.model,
+        "--format",
+        "json",
+    )
+    assert result.returncode == classify.EXIT_SOME_FAILED, result.stderr
+    rows = {Path(row["file"]).name: row for row in json.loads(result.stdout)}
+    assert rows["photo0.png"]["predicted"] == expected[0]
+    assert rows["photo1.png"]["predicted"] == expected[1]
+    assert rows["notes.png"]["error"] == "not an image that Pillow can read"
+    assert rows["empty-folder"]["error"].startswith("folder holds no images")
+    assert rows["missing.jpg"]["error"] == "no such file or folder"
+    assert "classified 2 of 5 inputs; 3 failed" in result.stderr
+
+
+def test_table_and_csv_outputs(tmp_path, tiny_run, photos):
+    folder, expected = photos
+    result = _run(folder, "--model", tiny_run.model)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].split()[:4] == ["file", "predicted", "confidence", "top3"]
+    assert len(lines) == 7 and "%" in lines[1]
+    result = _run(
+        folder, "--model", tiny_run.model, "--format", "csv", "--output", tmp_path / "o.csv"
+    )
+    assert result.returncode == 0 and result.stdout == ""
+    table = pd.read_csv(tmp_path / "o.csv")
+    assert list(table.columns) == classify.COLUMNS
+    assert table["predicted"].tolist() == expected
+
+
+def test_missing_model_is_a_user_error_with_exit_2(tmp_path, photos):
+    folder, _ = photos
+    result = _run(folder, "--model", tmp_path / "none.keras")
+    assert result.returncode == 2
+    assert (
+        result.stderr.strip()
+        == f"error: {tmp_path / 'none.keras'}: missing; run `dvc repro train`"
+    )
+
+
+def test_model_with_other_classes_is_refused_in_process(tmp_path, tiny_run):
+    target = tmp_path / "m.keras"
+    with zipfile.ZipFile(tiny_run.model) as old, zipfile.ZipFile(target, "w") as new:
+        for item in old.infolist():
+            data = old.read(item)
+            if item.filename == model_file.MEMBER:
+                data = json.dumps({"class_names": ["cat", "dog"]}).encode()
+            new.writestr(item, data)
+    with pytest.raises(DataError, match="predicts the classes"):
+        classify.main([str(tmp_path), "--model", str(target)])
+
+
+def test_top_classes_are_sorted_by_probability():
+    probabilities = np.array([0.1, 0.5, 0.0, 0.3, 0.1, 0, 0, 0, 0, 0])
+    assert classify.top_classes(probabilities) == [
+        ("Trouser", 0.5),
+        ("Dress", 0.3),
+        ("T-shirt/top", 0.1),
+    ]

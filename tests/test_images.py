@@ -1,0 +1,151 @@
+"""User images to Fashion-MNIST's convention, and every way an image file can be bad."""
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tests.conftest import class_images
+from tools import images
+from tools.images import ImageError
+
+
+def _as_photo(
+    image: np.ndarray, scale: int = 10, margin: tuple[int, int] = (60, 30)
+) -> Image.Image:
+    """A Fashion-MNIST image as a product photo: dark on white, large, RGB, off-centre margins."""
+    big = Image.fromarray(255 - image).resize((28 * scale, 28 * scale), Image.Resampling.NEAREST)
+    canvas = Image.new("L", (28 * scale + 2 * margin[0], 28 * scale + margin[1]), 255)
+    canvas.paste(big, margin)
+    return canvas.convert("RGB")
+
+
+@pytest.fixture(scope="module")
+def originals() -> np.ndarray:
+    labels = np.arange(10, dtype=np.uint8)
+    return class_images(labels, np.random.default_rng(3))
+
+
+def test_large_rgb_photo_on_white_comes_back_as_the_original(originals):
+    for original in originals:
+        converted = images.to_fashion_mnist(_as_photo(original))
+        assert converted.dtype == np.uint8 and converted.shape == (28, 28)
+        assert np.abs(converted.astype(int) - original).max() <= 3
+
+
+def test_dark_background_is_kept_and_light_background_negated():
+    garment = np.zeros((40, 40), np.uint8)
+    garment[5:35, 10:30] = 200
+    kept = images.to_fashion_mnist(Image.fromarray(garment))
+    negated = images.to_fashion_mnist(Image.fromarray(255 - garment))
+    assert kept[14, 14] == 255 and kept[0, 0] == 0
+    np.testing.assert_array_equal(kept, negated)
+
+
+def test_aspect_ratio_is_kept_and_the_garment_centred():
+    wide = np.zeros((60, 300), np.uint8)
+    wide[20:40, 50:250] = 255  # a 200×20 bar: 28×3 once its longer side is 28
+    converted = images.to_fashion_mnist(Image.fromarray(wide))
+    rows = np.flatnonzero(converted.max(axis=1) > 0)
+    cols = np.flatnonzero(converted.max(axis=0) > 0)
+    assert (cols[0], cols[-1]) == (0, 27)
+    assert len(rows) == 3 and rows[0] == 12
+
+
+def test_small_image_is_enlarged():
+    tiny = np.zeros((7, 7), np.uint8)
+    tiny[1:6, 2:5] = 255
+    converted = images.to_fashion_mnist(Image.fromarray(tiny))
+    assert converted.max() > 200 and (converted > 100).sum() > 100
+
+
+def test_blank_image_gives_a_black_image():
+    blank = images.to_fashion_mnist(Image.new("RGB", (50, 80), (255, 255, 255)))
+    assert not blank.any()
+
+
+@pytest.mark.parametrize("kind", ["16-bit", "palette", "rgba", "gray-alpha", "jpeg", "cmyk"])
+def test_every_image_mode_converts_like_plain_grayscale(tmp_path, originals, kind):
+    photo = _as_photo(originals[4])
+    expected = images.to_fashion_mnist(photo)
+    gray = photo.convert("L")
+    path = tmp_path / f"image.{'jpg' if kind in ('jpeg', 'cmyk') else 'png'}"
+    if kind == "16-bit":
+        Image.fromarray(np.asarray(gray).astype(np.uint16) * 257).save(path)
+    elif kind == "palette":
+        photo.convert("P", palette=Image.Palette.ADAPTIVE, colors=256).save(path)
+    elif kind == "rgba":  # the white background made transparent
+        rgba = np.asarray(photo.convert("RGBA")).copy()
+        rgba[..., 3] = np.where(rgba[..., 0] == 255, 0, 255)
+        Image.fromarray(rgba).save(path)
+    elif kind == "gray-alpha":
+        gray.convert("LA").save(path)
+    elif kind == "jpeg":
+        photo.save(path, quality=95)
+    else:
+        photo.convert("CMYK").save(path, quality=95)
+    converted = images.to_fashion_mnist(images.open_image(path))
+    tolerance = 3 if kind in ("16-bit", "palette", "rgba", "gray-alpha") else 40
+    assert np.abs(converted.astype(int) - expected).max() <= tolerance, kind
+
+
+def _png_bytes(size=(64, 64), noise: bool = False) -> bytes:
+    buffer = io.BytesIO()
+    if noise:  # incompressible, so that cutting the file cuts the pixels
+        pixels = np.random.default_rng(0).integers(0, 256, (*size[::-1], 3), dtype=np.uint8)
+        Image.fromarray(pixels).save(buffer, format="PNG")
+    else:
+        Image.new("RGB", size, (200, 10, 10)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (None, "no such file"),
+        (b"", "empty file"),
+        (b"just some text, not pixels\n", "not an image that Pillow can read"),
+        (_png_bytes(noise=True)[:5000], "truncated or corrupt image"),
+    ],
+    ids=["missing", "empty", "text-named-png", "truncated-png"],
+)
+def test_bad_files_raise_image_error_naming_the_problem(tmp_path, content, message):
+    path = tmp_path / "photo.png"
+    if content is not None:
+        path.write_bytes(content)
+    with pytest.raises(ImageError, match=message):
+        images.open_image(path)
+
+
+def test_huge_image_is_refused_before_decoding(tmp_path, monkeypatch):
+    path = tmp_path / "huge.png"
+    path.write_bytes(_png_bytes((4000, 3000)))
+    monkeypatch.setattr(images, "MAX_PIXELS", 10_000_000)
+    with pytest.raises(ImageError, match="4000×3000 pixels is over the limit of 10,000,000"):
+        images.open_image(path)
+
+
+def test_folders_are_expanded_and_empty_ones_reported(tmp_path):
+    (tmp_path / "shoes" / "more").mkdir(parents=True)
+    for name in ("shoes/b.PNG", "shoes/a.jpg", "shoes/more/c.webp", "shoes/notes.txt"):
+        (tmp_path / name).write_bytes(b"x")
+    (tmp_path / "empty").mkdir()
+    files, problems = images.find_images(
+        [
+            tmp_path / "shoes",
+            tmp_path / "empty",
+            tmp_path / "gone.png",
+            tmp_path / "shoes/notes.txt",
+        ]
+    )
+    assert [f.relative_to(tmp_path).as_posix() for f in files] == [
+        "shoes/a.jpg",
+        "shoes/b.PNG",
+        "shoes/more/c.webp",
+        "shoes/notes.txt",
+    ]
+    assert [(p.name, reason.split(" (")[0]) for p, reason in problems] == [
+        ("empty", "folder holds no images"),
+        ("gone.png", "no such file or folder"),
+    ]

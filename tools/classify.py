@@ -1,0 +1,115 @@
+"""Classify your own images of clothes with the trained model.
+
+    python -m tools.classify photo.jpg shoes/ --model data/model/model.keras
+    python -m tools.classify shoes/ --model data/model/model.keras --format csv --output shoes.csv
+
+Files of any size and colour, or folders of them, are converted to Fashion-MNIST's convention
+(tools.images.to_fashion_mnist) and classified in batches. Prints a table (file, class,
+confidence, top 3) or writes CSV/JSON. An unreadable file is reported and the others are still
+classified; the exit code is then 1 (2 for a missing or unusable model)."""
+
+import argparse
+import io
+import json
+import logging
+import sys
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import tqdm
+
+from stages import artifacts, cli, dataset, model_file
+from tools import images
+
+logger = logging.getLogger(__name__)
+
+EXIT_SOME_FAILED = 1
+COLUMNS = ["file", "predicted", "confidence", "top3", "error"]
+
+
+def top_classes(probabilities: np.ndarray, k: int = 3) -> list[tuple[str, float]]:
+    """The `k` most probable class names with their probabilities, most probable first."""
+    best = np.argsort(-probabilities, kind="stable")[:k]
+    return [(dataset.CLASS_NAMES[i], float(probabilities[i])) for i in best]
+
+
+def classify(files: Iterable[Path], model, batch_size: int) -> Iterator[dict]:
+    """One row per file, in order: its top classes, or the reason it could not be read. Files are
+    decoded and predicted `batch_size` at a time, so memory does not grow with their number."""
+    files = iter(files)
+    while batch := [path for _, path in zip(range(batch_size), files, strict=False)]:
+        converted, rows = [], []
+        for path in batch:
+            try:
+                converted.append(images.to_fashion_mnist(images.open_image(path)))
+                rows.append({"file": str(path)})
+            except images.ImageError as error:
+                rows.append({"file": str(path), "error": str(error)})
+        readable = [row for row in rows if "error" not in row]
+        if converted:
+            probabilities = model.predict(np.stack(converted), verbose=0)
+            for row, p in zip(readable, probabilities, strict=True):
+                top = top_classes(p)
+                row.update(predicted=top[0][0], confidence=round(top[0][1], 4), top3=top)
+        yield from rows
+
+
+def render(rows: list[dict], output_format: str) -> str:
+    """The rows as an aligned text table, CSV or JSON."""
+    if output_format == "json":
+        return json.dumps(rows, indent=2) + "\n"
+    table = pd.DataFrame(rows, columns=COLUMNS)
+    table["top3"] = [
+        ", ".join(f"{name} {p:.2f}" for name, p in top) if isinstance(top, list) else ""
+        for top in table["top3"]
+    ]
+    if output_format == "csv":
+        buffer = io.StringIO()
+        table.to_csv(buffer, index=False)
+        return buffer.getvalue()
+    table["confidence"] = table["confidence"].map(lambda c: "" if pd.isna(c) else f"{c:.0%}")
+    cells = [COLUMNS, *table.fillna("").astype(str).to_numpy().tolist()]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(COLUMNS))]
+    return "".join(
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        + "\n"
+        for row in cells
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("paths", type=Path, nargs="+", help="image files or folders of them")
+    parser.add_argument("--model", type=Path, required=True, help="e.g. data/model/model.keras")
+    parser.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    parser.add_argument("--output", type=Path, help="write here instead of standard output")
+    parser.add_argument("--batch-size", type=int, default=256, help="images decoded at a time")
+    args = parser.parse_args(argv)
+    if args.batch_size < 1:
+        parser.error("--batch-size must be at least 1")
+
+    model = model_file.load(args.model)
+    files, problems = images.find_images(args.paths)
+    rows = [{"file": str(path), "error": problem} for path, problem in problems]
+    progress = tqdm.tqdm(total=len(files), unit="image", disable=None, file=sys.stderr)
+    for row in classify(files, model, args.batch_size):
+        rows.append(row)
+        progress.update()
+    progress.close()
+
+    text = render(rows, args.format)
+    if args.output:
+        artifacts.write_text(args.output, text)
+    else:
+        sys.stdout.write(text)
+    failed = sum("error" in row for row in rows)
+    logger.info("classified %d of %d inputs; %d failed", len(rows) - failed, len(rows), failed)
+    return EXIT_SOME_FAILED if failed else 0
+
+
+if __name__ == "__main__":
+    cli.run(main)

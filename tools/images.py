@@ -1,0 +1,105 @@
+"""Your own pictures in Fashion-MNIST's convention: grayscale, a light garment on a black
+background, trimmed to the garment, its longer side scaled to 28 pixels and centred on 28×28.
+
+This follows Zalando's conversion of its product photos (the "Get the Data" section of
+zalandoresearch/fashion-mnist's README: trim the edges close to the corner colour, resize the
+longest edge to 28, centre, negate), except that the image is negated only if its background is
+light, and the intensities are stretched so that the background is 0 and the garment peaks at 255.
+"""
+
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from stages import dataset
+from stages.errors import PipelineError
+
+# Decoding 50 megapixels takes about 200 MB (RGBA); larger images are refused, not decoded.
+MAX_PIXELS = 50_000_000
+SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".bmp", ".tif", ".tiff", ".webp")
+# Rows and columns whose pixels are all this close to the background are trimmed (Zalando: 5%).
+_TRIM_TOLERANCE = 0.05 * 255
+
+
+class ImageError(PipelineError):
+    """One input image cannot be read; the others are still classified."""
+
+
+def open_image(path: Path) -> Image.Image:
+    """Open and decode an image file, or raise ImageError saying why not."""
+    if not path.is_file():
+        raise ImageError("no such file")
+    if path.stat().st_size == 0:
+        raise ImageError("empty file")
+    try:
+        with Image.open(path) as image:
+            if image.width * image.height > MAX_PIXELS:
+                raise ImageError(
+                    f"{image.width}×{image.height} pixels is over the limit of {MAX_PIXELS:,}; "
+                    "shrink it first"
+                )
+            image.load()
+            return image
+    except UnidentifiedImageError:
+        raise ImageError("not an image that Pillow can read") from None
+    except Image.DecompressionBombError as error:
+        raise ImageError(f"too large to decode safely ({error})") from None
+    except (OSError, SyntaxError, ValueError) as error:
+        raise ImageError(f"truncated or corrupt image ({error})") from None
+
+
+def grayscale(image: Image.Image) -> np.ndarray:
+    """Intensities in [0, 255] as float (h, w): 16-bit images scaled down, transparent areas
+    composited over white, palettes and colours converted to luminance."""
+    if image.mode.startswith("I;16") or (image.mode == "I" and np.asarray(image).max() > 255):
+        return np.asarray(image, dtype=np.float64) / 257
+    if image.mode in ("I", "F"):
+        return np.clip(np.asarray(image, dtype=np.float64), 0, 255)
+    if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
+        white = Image.new("RGBA", image.size, (255, 255, 255, 255))
+        image = Image.alpha_composite(white, image.convert("RGBA"))
+    return np.asarray(image.convert("L"), dtype=np.float64)
+
+
+def to_fashion_mnist(image: Image.Image) -> np.ndarray:
+    """Convert any image to what the model was trained on: uint8 (28, 28), garment light on 0."""
+    gray = grayscale(image)
+    border = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
+    background = float(np.median(border))
+    if background > 127:  # a photo on a light background, like Zalando's: negate it
+        gray, background = 255 - gray, 255 - background
+    foreground = np.abs(gray - background) > _TRIM_TOLERANCE
+    if foreground.any():
+        rows, cols = np.flatnonzero(foreground.any(axis=1)), np.flatnonzero(foreground.any(axis=0))
+        gray = gray[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+    gray = np.clip(gray - background, 0, None)
+    if gray.max() > 0:
+        gray *= 255 / gray.max()
+    side = dataset.IMAGE_SHAPE[0]
+    scale = side / max(gray.shape)
+    width, height = (max(1, round(n * scale)) for n in (gray.shape[1], gray.shape[0]))
+    # Averaging when shrinking keeps every pixel's contribution; bicubic when enlarging.
+    resample = Image.Resampling.BOX if scale < 1 else Image.Resampling.BICUBIC
+    small = np.asarray(Image.fromarray(gray.astype(np.float32)).resize((width, height), resample))
+    canvas = np.zeros(dataset.IMAGE_SHAPE, dtype=np.float64)
+    top, left = (side - height) // 2, (side - width) // 2
+    canvas[top : top + height, left : left + width] = small
+    return np.clip(np.rint(canvas), 0, 255).astype(np.uint8)
+
+
+def find_images(paths: list[Path]) -> tuple[list[Path], list[tuple[Path, str]]]:
+    """Expand folders (recursively, by file suffix) into image files; a file named directly is
+    taken whatever its suffix. Return (files, [(path, problem)]) for paths that give nothing."""
+    files, problems = [], []
+    for path in paths:
+        if path.is_dir():
+            found = sorted(p for p in path.rglob("*") if p.suffix.lower() in SUFFIXES)
+            if not found:
+                problems.append((path, f"folder holds no images ({', '.join(SUFFIXES)})"))
+            files.extend(found)
+        elif path.exists():
+            files.append(path)
+        else:
+            problems.append((path, "no such file or folder"))
+    return files, problems
