@@ -30,9 +30,9 @@ COLUMNS = ["file", "predicted", "confidence", "top3", "error"]
 
 
 def top_classes(probabilities: np.ndarray, k: int = 3) -> list[tuple[str, float]]:
-    """The `k` most probable class names with their probabilities, most probable first."""
+    """The `k` most probable class names with their probabilities (4 decimals), best first."""
     best = np.argsort(-probabilities, kind="stable")[:k]
-    return [(dataset.CLASS_NAMES[i], float(probabilities[i])) for i in best]
+    return [(dataset.CLASS_NAMES[i], round(float(probabilities[i]), 4)) for i in best]
 
 
 def classify(files: Iterable[Path], model, batch_size: int) -> Iterator[dict]:
@@ -52,7 +52,7 @@ def classify(files: Iterable[Path], model, batch_size: int) -> Iterator[dict]:
             probabilities = model.predict(np.stack(converted), verbose=0)
             for row, p in zip(readable, probabilities, strict=True):
                 top = top_classes(p)
-                row.update(predicted=top[0][0], confidence=round(top[0][1], 4), top3=top)
+                row.update(predicted=top[0][0], confidence=top[0][1], top3=top)
         yield from rows
 
 
@@ -81,7 +81,9 @@ def render(rows: list[dict], output_format: str) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        prog="python -m tools.classify",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("paths", type=Path, nargs="+", help="image files or folders of them")
     parser.add_argument("--model", type=Path, required=True, help="e.g. data/model/model.keras")
