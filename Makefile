@@ -14,8 +14,9 @@ DEBIAN_DATASET := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
 KERAS_CACHE := $(HOME)/.keras/datasets/fashion-mnist/train-images-idx3-ubyte.gz
 
 BASE ?= main
+PRESET ?= cnn
 
-.PHONY: help setup data-source repro test report lint lock clean
+.PHONY: help setup data-source repro test report preset presets lint lock clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -51,6 +52,12 @@ test: setup ## run the test suite (unit tests and a real `dvc repro` on tiny dat
 
 report: setup ## compare the workspace with BASE (default main): report/report.md, report/plots/
 	$(BIN)/python -m tools.report --base $(BASE) --out report
+
+preset: setup ## run PRESET (cnn, dense128-adam or mlp-sgd) as a DVC experiment named after it
+	$(BIN)/python -m tools.presets run $(PRESET)
+
+presets: setup ## run every preset in a temporary copy; write metrics/presets.json and a table
+	$(BIN)/python -m tools.presets measure
 
 lint: setup ## check formatting and lint with ruff
 	$(BIN)/ruff format --check stages tools tests

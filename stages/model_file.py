@@ -18,17 +18,49 @@ if TYPE_CHECKING:
     import keras
 
 MEMBER = "fashion_mnist.json"
+_FIXED_DATE = "1980-01-01@00:00:00"  # Keras' format; the real date would change every save
 _FIX = "run `dvc repro train`"
 
 
-def add_class_names(path: Path, class_names: Sequence[str]) -> None:
-    """Add the class names to a `.keras` file that Keras has just written."""
-    with zipfile.ZipFile(path, "a") as archive:
-        archive.writestr(MEMBER, json.dumps({"class_names": list(class_names)}, indent=2))
+def finalize(path: Path, class_names: Sequence[str]) -> None:
+    """Rewrite a `.keras` file that Keras has just written so that it carries the class names and
+    its bytes depend on the model alone: the zip entries get a fixed timestamp, Keras'
+    `date_saved` a fixed value (loading reads neither) and the shared-object ids small numbers,
+    so retraining with the same params on the same machine gives the same file, and `dvc repro`
+    the same dvc.lock."""
+    with zipfile.ZipFile(path) as archive:
+        members = {name: archive.read(name) for name in sorted(archive.namelist())}
+    metadata = json.loads(members["metadata.json"])
+    metadata["date_saved"] = _FIXED_DATE
+    members["metadata.json"] = json.dumps(metadata).encode()
+    config = json.loads(members["config.json"])
+    members["config.json"] = json.dumps(_renumber_shared_objects(config, {})).encode()
+    members[MEMBER] = json.dumps({"class_names": list(class_names)}, indent=2).encode()
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, data in members.items():
+            info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.external_attr = 0o644 << 16
+            archive.writestr(info, data)
+
+
+def _renumber_shared_objects(node: object, numbers: dict) -> object:
+    """Replace Keras' `shared_object_id`s (Python object addresses, new in every process) by
+    0, 1, 2… in order of appearance: the same objects stay shared, as loading needs."""
+    if isinstance(node, dict):
+        return {
+            key: numbers.setdefault(value, len(numbers))
+            if key == "shared_object_id"
+            else _renumber_shared_objects(value, numbers)
+            for key, value in node.items()
+        }
+    if isinstance(node, list):
+        return [_renumber_shared_objects(item, numbers) for item in node]
+    return node
 
 
 def read_class_names(path: Path) -> list[str]:
-    """The class names stored in a model file by `add_class_names`."""
+    """The class names stored in a model file by `finalize`."""
     try:
         with zipfile.ZipFile(path) as archive:
             names = json.loads(archive.read(MEMBER))["class_names"]

@@ -91,12 +91,45 @@ class Checkpoint:
 
 
 @dataclasses.dataclass(frozen=True)
+class Plateau:
+    factor: float
+    patience: int
+
+    def __post_init__(self) -> None:
+        _require(0 < self.factor < 1, "factor", "a factor in (0, 1)")
+        _require(self.patience >= 0, "patience", "epochs ≥ 0")
+
+
+@dataclasses.dataclass(frozen=True)
+class Augment:
+    translation: float
+    horizontal_flip: bool
+
+    def __post_init__(self) -> None:
+        _require(0 <= self.translation < 0.5, "translation", "a fraction of the image in [0, 0.5)")
+
+
+@dataclasses.dataclass(frozen=True)
 class Train:
+    architecture: Literal["mlp", "cnn"]
+    conv_filters: list[int]
+    convs_per_block: int
+    kernel_size: int
+    conv_padding: Literal["same", "valid"]
+    conv_dropout: float
     hidden_units: list[int]
     activation: Literal["relu", "elu", "gelu", "selu", "sigmoid", "swish", "tanh"]
     dropout: float
-    optimizer: Literal["sgd", "adam"]
+    batch_norm: bool
+    augment: Augment
+    optimizer: Literal["sgd", "adam", "adamw"]
     learning_rate: float
+    momentum: float
+    nesterov: bool
+    weight_decay: float
+    schedule: Literal["constant", "cosine", "plateau"]
+    plateau: Plateau
+    label_smoothing: float
     batch_size: int
     epochs: int
     early_stopping: EarlyStopping
@@ -104,15 +137,29 @@ class Train:
     seed: int
 
     def __post_init__(self) -> None:
-        _require(
-            all(n >= 1 for n in self.hidden_units),
-            "hidden_units",
-            "units ≥ 1 per layer",
-        )
+        _require(len(self.conv_filters) > 0, "conv_filters", "at least one block")
+        _require(all(n >= 1 for n in self.conv_filters), "conv_filters", "filters ≥ 1 per block")
+        _require(self.convs_per_block >= 1, "convs_per_block", "an integer ≥ 1")
+        _require(self.kernel_size in (1, 3, 5, 7), "kernel_size", "1, 3, 5 or 7")
+        _require(0 <= self.conv_dropout < 1, "conv_dropout", "a rate in [0, 1)")
+        _require(all(n >= 1 for n in self.hidden_units), "hidden_units", "units ≥ 1 per layer")
         _require(0 <= self.dropout < 1, "dropout", "a rate in [0, 1)")
         _require(self.learning_rate > 0, "learning_rate", "a rate > 0")
+        _require(0 <= self.momentum < 1, "momentum", "in [0, 1)")
+        _require(self.weight_decay >= 0, "weight_decay", "≥ 0")
+        _require(0 <= self.label_smoothing < 1, "label_smoothing", "in [0, 1)")
         _require(self.batch_size >= 1, "batch_size", "an integer ≥ 1")
         _require(self.epochs >= 1, "epochs", "an integer ≥ 1")
+        if self.architecture == "cnn":
+            size, pools = 28, len(self.conv_filters)
+            for _ in range(pools):
+                size = (
+                    size
+                    - (self.kernel_size - 1)
+                    * self.convs_per_block
+                    * (self.conv_padding == "valid")
+                ) // 2
+            _require(size >= 1, "conv_filters", "few enough blocks to leave a 1×1 feature map")
 
 
 @dataclasses.dataclass(frozen=True)

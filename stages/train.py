@@ -25,35 +25,88 @@ logger = logging.getLogger(__name__)
 
 
 def build_model(cfg: params.Train) -> keras.Model:
-    """Flatten → Dense(units, activation) [→ Dropout] per hidden layer → Dense(10, softmax).
+    """The network of `cfg`: raw uint8 images (n, 28, 28) in, 10 class probabilities out.
 
-    The model takes raw uint8 images (n, 28, 28) and scales them itself, so no other stage
-    repeats the preprocessing."""
+    Rescaling to [0, 1] is the first layer, so no other stage repeats it; augmentation layers
+    (active in training only) follow; then, for the CNN, `conv_filters` blocks of
+    `convs_per_block` × (Conv2D [→ BatchNorm] → activation) → MaxPool [→ Dropout]; then
+    Flatten → per hidden unit count Dense [→ BatchNorm] → activation [→ Dropout] → Dense(10)."""
     keras = runtime.import_keras()
     from keras import layers
 
     inputs = keras.Input(shape=dataset.IMAGE_SHAPE, dtype="uint8", name="image")
     x = layers.Rescaling(1 / 255, name="scale")(inputs)
+    x = layers.Reshape((*dataset.IMAGE_SHAPE, 1), name="channel")(x)
+    if cfg.augment.translation > 0:
+        t = cfg.augment.translation
+        x = layers.RandomTranslation(t, t, fill_mode="constant", name="random_shift")(x)
+    if cfg.augment.horizontal_flip:  # never vertical: clothes have an up
+        x = layers.RandomFlip("horizontal", name="random_flip")(x)
+    if cfg.architecture == "cnn":
+        for block, filters in enumerate(cfg.conv_filters, start=1):
+            for conv in range(1, cfg.convs_per_block + 1):
+                name = f"block{block}_conv{conv}"
+                x = layers.Conv2D(
+                    filters,
+                    cfg.kernel_size,
+                    padding=cfg.conv_padding,
+                    use_bias=not cfg.batch_norm,
+                    name=name,
+                )(x)
+                x = _normalise_and_activate(x, cfg, name)
+            x = layers.MaxPooling2D(name=f"block{block}_pool")(x)
+            if cfg.conv_dropout > 0:
+                x = layers.Dropout(cfg.conv_dropout, name=f"block{block}_dropout")(x)
     x = layers.Flatten(name="flatten")(x)
     for i, units in enumerate(cfg.hidden_units, start=1):
-        x = layers.Dense(units, activation=cfg.activation, name=f"hidden_{i}")(x)
+        x = layers.Dense(units, use_bias=not cfg.batch_norm, name=f"hidden_{i}")(x)
+        x = _normalise_and_activate(x, cfg, f"hidden_{i}")
         if cfg.dropout > 0:
             x = layers.Dropout(cfg.dropout, name=f"dropout_{i}")(x)
     outputs = layers.Dense(dataset.NUM_CLASSES, activation="softmax", name="class_probabilities")(
         x
     )
-    return keras.Model(inputs, outputs, name="fashion_mnist_mlp")
+    return keras.Model(inputs, outputs, name=f"fashion_mnist_{cfg.architecture}")
 
 
-def compile_model(model: keras.Model, cfg: params.Train) -> None:
-    """Sparse categorical cross-entropy with accuracy, and the optimizer of `cfg`."""
+def _normalise_and_activate(x: keras.KerasTensor, cfg: params.Train, name: str):
+    from keras import layers
+
+    if cfg.batch_norm:
+        x = layers.BatchNormalization(name=f"{name}_bn")(x)
+    return layers.Activation(cfg.activation, name=f"{name}_{cfg.activation}")(x)
+
+
+def learning_rate(cfg: params.Train, steps_per_epoch: int):
+    """The optimizer's learning rate: a number, or a cosine decay to 0 over all the steps."""
+    if cfg.schedule != "cosine":
+        return cfg.learning_rate  # constant, or lowered by ReduceLROnPlateau (a callback)
     keras = runtime.import_keras()
-    optimizers = {"sgd": keras.optimizers.SGD, "adam": keras.optimizers.Adam}
+    return keras.optimizers.schedules.CosineDecay(
+        cfg.learning_rate, decay_steps=cfg.epochs * steps_per_epoch
+    )
+
+
+def compile_model(model: keras.Model, cfg: params.Train, steps_per_epoch: int) -> None:
+    """Cross-entropy (with `label_smoothing`, on one-hot labels) and accuracy, and the optimizer
+    of `cfg`."""
+    keras = runtime.import_keras()
+    rate = learning_rate(cfg, steps_per_epoch)
+    optimizer = {
+        "sgd": lambda: keras.optimizers.SGD(rate, momentum=cfg.momentum, nesterov=cfg.nesterov),
+        "adam": lambda: keras.optimizers.Adam(rate),
+        "adamw": lambda: keras.optimizers.AdamW(rate, weight_decay=cfg.weight_decay),
+    }[cfg.optimizer]()
     model.compile(
-        optimizer=optimizers[cfg.optimizer](learning_rate=cfg.learning_rate),
-        loss="sparse_categorical_crossentropy",
+        optimizer=optimizer,
+        loss=keras.losses.CategoricalCrossentropy(label_smoothing=cfg.label_smoothing),
         metrics=["accuracy"],
     )
+
+
+def one_hot(labels: np.ndarray) -> np.ndarray:
+    """float32 (n, 10) rows with a 1 at each label: what label smoothing needs."""
+    return np.eye(dataset.NUM_CLASSES, dtype=np.float32)[labels]
 
 
 def monitor_mode(monitor: str) -> str:
@@ -96,6 +149,12 @@ def build_callbacks(
         ),
         DVCLiveCallback(live=live),  # after the learning rate is logged: it ends the step
     ]
+    if cfg.schedule == "plateau":
+        callbacks.append(
+            keras.callbacks.ReduceLROnPlateau(
+                monitor="val_loss", factor=cfg.plateau.factor, patience=cfg.plateau.patience
+            )
+        )
     stopping = cfg.early_stopping
     if stopping.enabled:
         callbacks.append(
@@ -138,9 +197,10 @@ def check_converged(history: pd.DataFrame, cfg: params.Train) -> None:
         )
 
 
-def training_summary(history: pd.DataFrame, cfg: params.Train, seconds: float) -> dict:
+def training_summary(history: pd.DataFrame, cfg: params.Train, parameters: int) -> dict:
     """What dvclive's summary of the last epoch lacks: the best value of each metric (named as
-    dvclive names them), epochs run, the saved epoch and the training time."""
+    dvclive names them), epochs run, the saved epoch and the parameter count. No timing: it would
+    make every rerun's metrics, and so dvc.lock, differ."""
     best = {}
     for name in ("loss", "accuracy", "val_loss", "val_accuracy"):
         value = history[name].max() if monitor_mode(name) == "max" else history[name].min()
@@ -151,7 +211,7 @@ def training_summary(history: pd.DataFrame, cfg: params.Train, seconds: float) -
         "epochs_run": len(history),
         "saved_epoch": saved_epoch(history, cfg),
         "best_val_loss_epoch": best_epoch(history, "val_loss"),
-        "train_seconds": round(seconds, 1),
+        "parameters": parameters,
     }
 
 
@@ -171,7 +231,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     x_train, y_train = dataset.read_split(args.train)
     x_val, y_val = dataset.read_split(args.val)
     model = build_model(cfg)
-    compile_model(model, cfg)
+    compile_model(model, cfg, steps_per_epoch=-(-len(x_train) // cfg.batch_size))
     logger.info(
         "training %s (%d parameters) on %d images, validating on %d",
         model.name,
@@ -188,21 +248,21 @@ def main(argv: Sequence[str] | None = None) -> None:
         started = time.perf_counter()
         fit = model.fit(
             x_train,
-            y_train,
+            one_hot(y_train),
             batch_size=cfg.batch_size,
             epochs=cfg.epochs,
-            validation_data=(x_val, y_val),
+            validation_data=(x_val, one_hot(y_val)),
             callbacks=build_callbacks(cfg, model, live, tmp_model),
             verbose=0,
         )
         seconds = time.perf_counter() - started
         history = pd.DataFrame(fit.history, index=pd.RangeIndex(1, len(fit.epoch) + 1))
         check_converged(history, cfg)
-        summary = training_summary(history, cfg, seconds)
+        summary = training_summary(history, cfg, model.count_params())
         live.summary.update(summary)
         if not cfg.checkpoint.enabled:
             model.save(tmp_model)
-        model_file.add_class_names(tmp_model, dataset.CLASS_NAMES)
+        model_file.finalize(tmp_model, dataset.CLASS_NAMES)
     logger.info(
         "wrote %s (epoch %d of %d) and %s in %.1f s; final val_accuracy %.4f",
         args.model,

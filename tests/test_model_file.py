@@ -54,7 +54,7 @@ def test_model_of_another_interface_is_refused(tmp_path):
     inputs = keras.Input(shape=(28, 28), dtype="float32")
     model = keras.Model(inputs, keras.layers.Dense(10)(keras.layers.Flatten()(inputs)))
     model.save(tmp_path / "float.keras")
-    model_file.add_class_names(tmp_path / "float.keras", dataset.CLASS_NAMES)
+    model_file.finalize(tmp_path / "float.keras", dataset.CLASS_NAMES)
     with pytest.raises(DataError, match="'float32'.* expected .*'uint8'"):
         model_file.load(tmp_path / "float.keras")
 

@@ -56,6 +56,17 @@ BAD_VALUES = [
     (params.Train, "train.hidden_units", 300, "train.hidden_units=300: expected list"),
     (params.Train, "train.hidden_units", [300, "x"], r"train.hidden_units\[1\]='x'"),
     (params.Train, "train.batch_size", 0, "train.batch_size=0"),
+    (params.Train, "train.architecture", "resnet", "train.architecture='resnet': expected one of"),
+    (params.Train, "train.conv_filters", [], r"train.conv_filters=\[\]: must be at least one"),
+    (params.Train, "train.kernel_size", 4, "train.kernel_size=4: must be 1, 3, 5 or 7"),
+    (params.Train, "train.conv_padding", "full", "train.conv_padding='full'"),
+    (params.Train, "train.momentum", 1.0, r"train.momentum=1.0: must be in \[0, 1\)"),
+    (params.Train, "train.weight_decay", -0.1, "train.weight_decay=-0.1: must be ≥ 0"),
+    (params.Train, "train.schedule", "step", "train.schedule='step': expected one of constant"),
+    (params.Train, "train.plateau.factor", 1.5, r"train.plateau.factor=1.5: must be a factor"),
+    (params.Train, "train.label_smoothing", 1, r"train.label_smoothing=1.0: must be in \[0, 1\)"),
+    (params.Train, "train.augment.translation", 0.5, "train.augment.translation=0.5: must be"),
+    (params.Train, "train.augment.vertical_flip", True, "train.augment.vertical_flip: unknown"),
     (params.Train, "train.early_stopping.patience", -1, "train.early_stopping.patience=-1"),
     (params.Train, "train.early_stopping.monitor", "val_f1", "train.early_stopping.monitor="),
     (params.Train, "train.early_stopping.enabled", "yes", "train.early_stopping.enabled='yes'"),
@@ -130,3 +141,10 @@ def test_float_accepts_ints_and_exponent_strings(tmp_path, value, expected):
 def test_val_size_is_a_count_or_a_fraction(tmp_path, value, kind):
     preprocess = _load_with(tmp_path, params.Preprocess, "preprocess.val_size", value)
     assert preprocess.val_size == value and type(preprocess.val_size) is kind
+
+
+def test_too_many_valid_blocks_for_28_pixels_are_refused(tmp_path):
+    document = committed_params()
+    document["train"].update(architecture="cnn", conv_padding="valid", conv_filters=[8, 8, 8])
+    with pytest.raises(ParamsError, match="train.conv_filters=.* leave a 1×1 feature map"):
+        params.load(write_yaml(tmp_path / "params.yaml", document), params.Train)

@@ -46,7 +46,7 @@ def test_fit_on_tiny_data_learns_and_logs_every_epoch_through_dvclive(tiny_run):
     assert metrics["eval"]["accuracy"] == pytest.approx(history["val_accuracy"].iloc[-1])
     assert metrics["eval"]["accuracy"] > 0.5  # chance is 0.1
     assert metrics["best"]["eval"]["loss"] == round(history["val_loss"].min(), 6)
-    assert metrics["train_seconds"] > 0
+    assert metrics["parameters"] == 784 * 32 + 32 + 32 * 10 + 10
     assert sorted(p.name for p in tiny_run.live.iterdir()) == ["metrics.json", "plots"]
 
 
@@ -86,15 +86,15 @@ def test_saved_epoch_is_what_the_callbacks_keep():
 
 
 def test_training_summary_adds_the_best_epoch_values():
-    metrics = train.training_summary(HISTORY, _train_cfg(), seconds=12.34)
+    metrics = train.training_summary(HISTORY, _train_cfg(), parameters=1234)
     assert metrics["best"] == {
         "train": {"loss": 0.5, "accuracy": 0.8},
         "eval": {"loss": 0.7, "accuracy": 0.72},
     }
-    assert (metrics["epochs_run"], metrics["best_val_loss_epoch"], metrics["train_seconds"]) == (
+    assert (metrics["epochs_run"], metrics["best_val_loss_epoch"], metrics["parameters"]) == (
         4,
         2,
-        12.3,
+        1234,
     )
 
 
@@ -125,7 +125,9 @@ def test_checkpoint_and_early_stopping_save_the_best_epoch(tmp_path, tiny_run, t
     metrics = json.loads((tmp_path / "live/metrics.json").read_text())
     assert metrics["saved_epoch"] == int(history["val_loss"].idxmin())
     images, labels = dataset.read_split(tiny_run.val)
-    val_loss = model_file.load(out).evaluate(images, labels, verbose=0, return_dict=True)["loss"]
+    val_loss = model_file.load(out).evaluate(
+        images, train.one_hot(labels), verbose=0, return_dict=True
+    )["loss"]
     assert val_loss == pytest.approx(history["val_loss"].min(), rel=1e-4)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["live", "model.keras", "params.yaml"]
 
@@ -144,3 +146,100 @@ def test_diverged_training_is_refused_and_saves_nothing(tmp_path, tiny_run, tiny
             ]
         )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["params.yaml"]
+
+
+ARCHITECTURES = {
+    "mlp": {},
+    "mlp-bn-dropout": {"batch_norm": True, "dropout": 0.3, "hidden_units": [16, 8]},
+    "cnn-same": {"architecture": "cnn", "conv_filters": [4, 8], "hidden_units": [16]},
+    "cnn-valid-bn": {
+        "architecture": "cnn",
+        "conv_filters": [4, 8],
+        "conv_padding": "valid",
+        "batch_norm": True,
+        "hidden_units": [],
+    },
+    "cnn-augmented": {
+        "architecture": "cnn",
+        "conv_filters": [4],
+        "convs_per_block": 1,
+        "kernel_size": 5,
+        "augment": params.Augment(translation=0.1, horizontal_flip=True),
+    },
+}
+
+
+@pytest.mark.parametrize("changes", ARCHITECTURES.values(), ids=ARCHITECTURES.keys())
+def test_every_architecture_builds_and_trains_a_step(changes, tiny_run):
+    cfg = _train_cfg(**changes)
+    images, labels = dataset.read_split(tiny_run.train)
+    model = train.build_model(cfg)
+    assert model.output_shape == (None, 10)
+    train.compile_model(model, cfg, steps_per_epoch=2)
+    history = model.fit(images[:32], train.one_hot(labels[:32]), batch_size=16, verbose=0)
+    assert np.isfinite(history.history["loss"][0])
+
+
+def test_augmentation_is_active_in_training_only(tiny_run):
+    cfg = _train_cfg(augment=params.Augment(translation=0.2, horizontal_flip=True))
+    model = train.build_model(cfg)
+    images, _ = dataset.read_split(tiny_run.test)
+    first, second = model.predict(images, verbose=0), model.predict(images, verbose=0)
+    np.testing.assert_array_equal(first, second)
+    augmented = np.asarray(model(images, training=True))
+    assert not np.allclose(augmented, first)
+
+
+@pytest.mark.parametrize(
+    ("optimizer", "changes", "attributes"),
+    [
+        ("sgd", {"momentum": 0.9, "nesterov": True}, {"momentum": 0.9, "nesterov": True}),
+        ("adam", {}, {"beta_1": 0.9}),
+        ("adamw", {"weight_decay": 0.05}, {"weight_decay": 0.05}),
+    ],
+)
+def test_optimizer_settings_reach_keras(optimizer, changes, attributes):
+    cfg = _train_cfg(optimizer=optimizer, label_smoothing=0.1, **changes)
+    model = train.build_model(cfg)
+    train.compile_model(model, cfg, steps_per_epoch=10)
+    assert type(model.optimizer).__name__.lower() == optimizer
+    for name, value in attributes.items():
+        assert getattr(model.optimizer, name) == pytest.approx(value)
+    assert model.loss.label_smoothing == pytest.approx(0.1)
+
+
+def test_cosine_schedule_decays_to_zero_over_all_steps():
+    schedule = train.learning_rate(_train_cfg(schedule="cosine", epochs=3, learning_rate=0.1), 10)
+    rates = [float(schedule(step)) for step in (0, 15, 30)]
+    assert rates == pytest.approx([0.1, 0.05, 0.0], abs=1e-7)
+    assert train.learning_rate(_train_cfg(schedule="constant", learning_rate=0.1), 10) == 0.1
+
+
+def test_logged_learning_rate_follows_the_cosine_schedule(tmp_path, tiny_run, tiny_source):
+    document = tiny_params(tiny_source)
+    document["train"].update(schedule="cosine", epochs=2)
+    train.main(
+        [
+            f"--train={tiny_run.train}",
+            f"--val={tiny_run.val}",
+            f"--model={tmp_path / 'model.keras'}",
+            f"--live={tmp_path / 'live'}",
+            f"--params={write_yaml(tmp_path / 'params.yaml', document)}",
+        ]
+    )
+    # 0.05 × (1 + cos(π × epoch / 2)) / 2 at the end of epochs 1 and 2
+    rates = epochs.read(tmp_path / "live/plots/metrics")["learning_rate"]
+    assert rates.tolist() == pytest.approx([0.025, 0.0], abs=1e-6)
+
+
+def test_plateau_schedule_adds_keras_reduce_on_plateau(tmp_path):
+    cfg = _train_cfg(schedule="plateau", plateau=params.Plateau(factor=0.2, patience=4))
+    model = train.build_model(cfg)
+
+    class Live:
+        def log_metric(self, *args):
+            pass
+
+    callbacks = train.build_callbacks(cfg, model, Live(), tmp_path / "m.keras")
+    (plateau,) = [c for c in callbacks if type(c).__name__ == "ReduceLROnPlateau"]
+    assert (plateau.factor, plateau.patience, plateau.monitor) == (0.2, 4, "val_loss")

@@ -1,0 +1,51 @@
+"""Same params, same machine: the same weights, metrics and model file, run after run."""
+
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import REPO
+
+pytestmark = pytest.mark.e2e
+
+
+def _train(tiny_run, out) -> None:
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "stages.train",
+            f"--train={tiny_run.train}",
+            f"--val={tiny_run.val}",
+            f"--model={out / 'model.keras'}",
+            f"--live={out / 'live'}",
+            f"--params={tiny_run.params}",
+        ],
+        cwd=REPO,
+        check=True,
+        capture_output=True,
+    )
+
+
+def _tree(root) -> dict:
+    return {
+        str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()
+    }
+
+
+def test_two_processes_write_byte_identical_models_and_metrics(tmp_path, tiny_run):
+    _train(tiny_run, tmp_path / "first")
+    _train(tiny_run, tmp_path / "second")
+    first, second = _tree(tmp_path / "first"), _tree(tmp_path / "second")
+    assert sorted(first) == sorted(second)
+    for name in first:
+        assert first[name] == second[name], name
+
+
+def test_forced_rerun_of_the_whole_pipeline_leaves_dvc_lock_unchanged(repo):
+    repo.repro()
+    before = (repo.root / "dvc.lock").read_bytes()
+    output = repo.dvc("repro", "--force")
+    assert output.count("Running stage") == 5
+    assert (repo.root / "dvc.lock").read_bytes() == before

@@ -1,0 +1,66 @@
+import pytest
+import yaml
+
+from stages import params
+from stages.errors import PipelineError
+from tests.conftest import REPO, committed_params, write_yaml
+from tools import presets
+
+NAMES = sorted(p.stem for p in (REPO / "presets").glob("*.yaml"))
+
+
+def test_the_three_presets_exist():
+    assert NAMES == ["cnn", "dense128-adam", "mlp-sgd"]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_each_preset_gives_valid_params(tmp_path, monkeypatch, name):
+    monkeypatch.chdir(REPO)
+    document = presets.apply_overrides(committed_params(), presets.load_preset(name))
+    path = write_yaml(tmp_path / "params.yaml", document)
+    for section in params.SECTIONS:
+        params.load(path, section)
+
+
+def test_mlp_sgd_is_the_committed_default(monkeypatch):
+    monkeypatch.chdir(REPO)
+    document = committed_params()
+    assert presets.apply_overrides(document, presets.load_preset("mlp-sgd")) == document
+
+
+def test_set_arguments_are_yaml_values_dvc_parses():
+    arguments = presets.set_arguments(
+        {"train.hidden_units": [128], "train.optimizer": "adam", "train.checkpoint.enabled": True}
+    )
+    assert arguments == [
+        "-S",
+        "train.hidden_units=[128]",
+        "-S",
+        'train.optimizer="adam"',
+        "-S",
+        "train.checkpoint.enabled=true",
+    ]
+    assert yaml.safe_load(arguments[3].split("=", 1)[1]) == "adam"
+
+
+def test_unknown_preset_and_unknown_key_are_refused(monkeypatch):
+    monkeypatch.chdir(REPO)
+    with pytest.raises(PipelineError, match="no preset 'resnet' .known: cnn, dense128-adam"):
+        presets.load_preset("resnet")
+    with pytest.raises(PipelineError, match="'train.epoch' is not in params.yaml"):
+        presets.apply_overrides(committed_params(), {"train.epoch": 3})
+
+
+def test_results_table_formats_the_measurements():
+    table = presets.results_table(
+        {
+            "cnn": {
+                "test_accuracy": 0.93512,
+                "macro_f1": 0.9349,
+                "epochs_run": 18,
+                "train_seconds": 630.0,
+                "parameters": 871978,
+            }
+        }
+    )
+    assert table.splitlines()[-1] == "| `cnn` | 0.9351 | 0.9349 | 18 | 10.5 min | 871,978 |"
