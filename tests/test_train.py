@@ -10,6 +10,19 @@ from stages.errors import PipelineError
 from tests.conftest import REPO, tiny_params, write_yaml
 
 
+def _train_main(tmp_path, tiny_run, document: dict) -> None:
+    """Run the train stage in this process on the tiny splits, writing into `tmp_path`."""
+    train.main(
+        [
+            f"--train={tiny_run.train}",
+            f"--val={tiny_run.val}",
+            f"--model={tmp_path / 'model.keras'}",
+            f"--live={tmp_path / 'live'}",
+            f"--params={write_yaml(tmp_path / 'params.yaml', document)}",
+        ]
+    )
+
+
 def _train_cfg(**changes) -> params.Train:
     return dataclasses.replace(params.load(REPO / "params.yaml", params.Train), **changes)
 
@@ -112,15 +125,7 @@ def test_checkpoint_and_early_stopping_save_the_best_epoch(tmp_path, tiny_run, t
         },
     )
     out = tmp_path / "model.keras"
-    train.main(
-        [
-            f"--train={tiny_run.train}",
-            f"--val={tiny_run.val}",
-            f"--model={out}",
-            f"--live={tmp_path / 'live'}",
-            f"--params={write_yaml(tmp_path / 'params.yaml', document)}",
-        ]
-    )
+    _train_main(tmp_path, tiny_run, document)
     history = epochs.read(tmp_path / "live/plots/metrics")
     metrics = json.loads((tmp_path / "live/metrics.json").read_text())
     assert metrics["saved_epoch"] == int(history["val_loss"].idxmin())
@@ -136,15 +141,7 @@ def test_diverged_training_is_refused_and_saves_nothing(tmp_path, tiny_run, tiny
     document = tiny_params(tiny_source)
     document["train"].update(learning_rate=1e12, epochs=3)
     with pytest.raises(PipelineError, match="training diverged: the loss is nan at epoch 1"):
-        train.main(
-            [
-                f"--train={tiny_run.train}",
-                f"--val={tiny_run.val}",
-                f"--model={tmp_path / 'model.keras'}",
-                f"--live={tmp_path / 'live'}",
-                f"--params={write_yaml(tmp_path / 'params.yaml', document)}",
-            ]
-        )
+        _train_main(tmp_path, tiny_run, document)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["params.yaml"]
 
 
@@ -218,15 +215,7 @@ def test_cosine_schedule_decays_to_zero_over_all_steps():
 def test_logged_learning_rate_follows_the_cosine_schedule(tmp_path, tiny_run, tiny_source):
     document = tiny_params(tiny_source)
     document["train"].update(schedule="cosine", epochs=2)
-    train.main(
-        [
-            f"--train={tiny_run.train}",
-            f"--val={tiny_run.val}",
-            f"--model={tmp_path / 'model.keras'}",
-            f"--live={tmp_path / 'live'}",
-            f"--params={write_yaml(tmp_path / 'params.yaml', document)}",
-        ]
-    )
+    _train_main(tmp_path, tiny_run, document)
     # 0.05 × (1 + cos(π × epoch / 2)) / 2 at the end of epochs 1 and 2
     rates = epochs.read(tmp_path / "live/plots/metrics")["learning_rate"]
     assert rates.tolist() == pytest.approx([0.025, 0.0], abs=1e-6)
