@@ -131,6 +131,7 @@ class Train:
     plateau: Plateau
     label_smoothing: float
     batch_size: int
+    steps_per_execution: int
     epochs: int
     early_stopping: EarlyStopping
     checkpoint: Checkpoint
@@ -149,6 +150,7 @@ class Train:
         _require(self.weight_decay >= 0, "weight_decay", "≥ 0")
         _require(0 <= self.label_smoothing < 1, "label_smoothing", "in [0, 1)")
         _require(self.batch_size >= 1, "batch_size", "an integer ≥ 1")
+        _require(self.steps_per_execution >= 1, "steps_per_execution", "an integer ≥ 1")
         _require(self.epochs >= 1, "epochs", "an integer ≥ 1")
         if self.architecture == "cnn":
             size, pools = 28, len(self.conv_filters)
