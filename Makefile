@@ -16,7 +16,7 @@ KERAS_CACHE := $(HOME)/.keras/datasets/fashion-mnist/train-images-idx3-ubyte.gz
 BASE ?= main
 PRESET ?= cnn
 
-.PHONY: help setup data-source repro test report preset presets lint lock clean
+.PHONY: help setup data-source repro test report preset presets bench lint lock clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -59,9 +59,12 @@ preset: setup ## run PRESET (cnn, dense128-adam or mlp-sgd) as a DVC experiment 
 presets: setup ## run every preset in a temporary copy; write metrics/presets.json and a table
 	$(BIN)/python -m tools.presets measure
 
+bench: setup ## measure what users wait for (about 10 minutes, not in the tests): metrics/bench.json
+	$(BIN)/python -m bench.bench
+
 lint: setup ## check formatting and lint with ruff
-	$(BIN)/ruff format --check stages tools tests
-	$(BIN)/ruff check stages tools tests
+	$(BIN)/ruff format --check stages tools bench tests
+	$(BIN)/ruff check stages tools bench tests
 
 lock: ## re-resolve pyproject.toml's pins into requirements.lock, in a throw-away venv
 	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv

@@ -1,0 +1,243 @@
+"""make bench: what users of the pipeline wait for, measured on the real data in one run, each
+figure the median of several repetitions. Writes metrics/bench.json and prints a Markdown table.
+Not part of the test suite: it takes about ten minutes and wants the machine to itself.
+
+    python -m bench.bench
+"""
+
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+RESULTS = REPO / "metrics/bench.json"
+FULL_RUNS, QUICK_RUNS = 3, 5
+STAGES = ["download", "preprocess", "train", "evaluate", "predict"]
+TARGETS = {
+    "overhead_ratio": 1.10,
+    "noop_seconds": 1.5,
+    "incremental_fraction": 0.05,
+    "preprocess_seconds": 1.0,
+    "mlp_speedup": 1.5,
+    "peak_memory_gib": 2.0,
+}
+
+
+def timed(argv: list[str], cwd: Path, env: dict) -> tuple[float, float]:
+    """Run a command; return (wall seconds, peak resident memory of the process in GiB)."""
+    started = time.perf_counter()
+    process = subprocess.Popen(
+        argv, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    output = process.stdout.read()
+    _, status, usage = os.wait4(process.pid, 0)
+    seconds = time.perf_counter() - started
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"{' '.join(argv)} failed:\n{output.decode(errors='replace')}")
+    return seconds, usage.ru_maxrss / 2**20  # ru_maxrss is in KiB on Linux
+
+
+def median_time(argv: list[str], cwd: Path, env: dict, runs: int, before=None) -> float:
+    times = []
+    for _ in range(runs):
+        if before:
+            before()
+        times.append(timed(argv, cwd, env)[0])
+    return statistics.median(times)
+
+
+def project_copy(root: Path, env: dict) -> Path:
+    """The pipeline in a fresh git + DVC repository with its own cache, default params."""
+    project = root / "project"
+    project.mkdir()
+    for name in ("dvc.yaml", "params.yaml", ".gitignore"):
+        shutil.copy(REPO / name, project / name)
+    shutil.copytree(
+        REPO / "stages", project / "stages", ignore=shutil.ignore_patterns("__pycache__")
+    )
+    for argv in (["git", "init", "-q"], [sys.executable, "-m", "dvc", "init", "-q"]):
+        subprocess.run(argv, cwd=project, env=env, check=True)
+    return project
+
+
+def set_param(project: Path, section: str, key: str, value) -> None:
+    path = project / "params.yaml"
+    document = yaml.safe_load(path.read_text())
+    document[section][key] = value
+    path.write_text(yaml.safe_dump(document, sort_keys=False))
+
+
+def throughput(architecture_overrides: dict, images: int, batch_size: int, spe: int) -> float:
+    """Images per second of one epoch of `model.fit` on the real training split, after warm-up."""
+    code = f"""
+import json, sys, time
+from pathlib import Path
+from stages import dataset, params, runtime, train
+import dataclasses
+cfg = params.load(Path("params.yaml"), params.Train)
+cfg = dataclasses.replace(cfg, **{architecture_overrides!r})
+runtime.seed_everything(42)
+keras = runtime.import_keras()
+x, y = dataset.read_split(Path("data/prepared/train.npz"))
+x, y = x[:{images}], train.one_hot(y[:{images}])
+model = train.build_model(cfg)
+model.compile(optimizer=keras.optimizers.SGD(0.01), loss="categorical_crossentropy",
+              metrics=["accuracy"], steps_per_execution={spe})
+model.fit(x[:2048], y[:2048], batch_size={batch_size}, epochs=1, verbose=0)
+started = time.perf_counter()
+model.fit(x, y, batch_size={batch_size}, epochs=1, verbose=0)
+print(json.dumps(len(x) / (time.perf_counter() - started)))
+"""
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True
+    )
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    bin_dir = str(Path(sys.executable).parent)
+    env = dict(os.environ, PATH=f"{bin_dir}{os.pathsep}{os.environ['PATH']}", DVC_NO_ANALYTICS="1")
+    dvc = [sys.executable, "-m", "dvc"]
+    results: dict = {"date": time.strftime("%Y-%m-%d"), "cpus": os.cpu_count()}
+    with tempfile.TemporaryDirectory() as tmp:
+        project = project_copy(Path(tmp), env)
+        print("full pipeline (dvc repro --force) ×", FULL_RUNS, flush=True)
+        timed([*dvc, "repro"], project, env)  # fills the cache; the timed runs are forced
+        full = median_time([*dvc, "repro", "--force"], project, env, FULL_RUNS)
+        print("plain script ×", FULL_RUNS, flush=True)
+        source = Path("/usr/share/datasets/fashion-mnist")
+        plain = median_time(
+            [sys.executable, str(REPO / "bench/plain_script.py"), str(source)],
+            project,
+            env,
+            FULL_RUNS,
+        )
+        results["full_seconds"], results["plain_seconds"] = round(full, 1), round(plain, 1)
+        results["overhead_ratio"] = round(full / plain, 3)
+
+        results["noop_seconds"] = round(median_time([*dvc, "repro"], project, env, QUICK_RUNS), 2)
+        counts = iter([6, 5] * QUICK_RUNS)
+        predict = median_time(
+            [*dvc, "repro"],
+            project,
+            env,
+            QUICK_RUNS,
+            before=lambda: set_param(project, "predict", "count", next(counts)),
+        )
+        samples = iter([21, 20] * QUICK_RUNS)
+        evaluate = median_time(
+            [*dvc, "repro"],
+            project,
+            env,
+            QUICK_RUNS,
+            before=lambda: set_param(project, "evaluate", "samples", next(samples)),
+        )
+        results["incremental_predict_seconds"] = round(predict, 2)
+        results["incremental_evaluate_seconds"] = round(evaluate, 2)
+        results["incremental_fraction"] = round(max(predict, evaluate) / full, 3)
+
+        lock = yaml.safe_load((project / "dvc.lock").read_text())
+        memory, startup = {}, {}
+        for stage in STAGES:
+            argv = lock["stages"][stage]["cmd"].split()
+            _, memory[stage] = timed([sys.executable, *argv[1:]], project, env)
+            startup[stage] = median_time(
+                [sys.executable, "-m", f"stages.{stage}", "--help"], project, env, QUICK_RUNS
+            )
+        results["peak_memory_gib"] = {k: round(v, 2) for k, v in memory.items()}
+        results["help_seconds"] = {k: round(v, 2) for k, v in startup.items()}
+
+        code = (
+            "import time; from pathlib import Path; from stages import preprocess;"
+            "t = time.perf_counter(); preprocess.main(['--raw=data/raw', '--train=/tmp/b/t.npz',"
+            " '--val=/tmp/b/v.npz', '--test=/tmp/b/s.npz', '--data-metrics=/tmp/b/d.json',"
+            " '--class-counts=/tmp/b/c.csv']); print(time.perf_counter() - t)"
+        )
+        data = [
+            float(
+                subprocess.run(
+                    [sys.executable, "-c", code],
+                    cwd=project,
+                    env=env,
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                ).stdout.split()[-1]
+            )
+            for _ in range(QUICK_RUNS)
+        ]
+        results["preprocess_seconds"] = round(statistics.median(data), 3)
+
+    print("training throughput", flush=True)
+    cnn = yaml.safe_load((REPO / "presets/cnn.yaml").read_text())
+    cnn_overrides = {
+        k.split(".", 1)[1]: v
+        for k, v in cnn.items()
+        if k.startswith("train.") and "." not in k.split(".", 1)[1]
+    }
+    rates = {
+        "mlp_default": throughput({}, 55000, 32, 1),
+        "mlp_tuned": throughput({}, 55000, 32, 32),
+        "cnn_default": throughput(cnn_overrides, 10000, 128, 1),
+        "cnn_tuned": throughput(cnn_overrides, 10000, 128, 32),
+    }
+    results["images_per_second"] = {k: round(v) for k, v in rates.items()}
+    results["mlp_speedup"] = round(rates["mlp_tuned"] / rates["mlp_default"], 2)
+    results["cnn_speedup"] = round(rates["cnn_tuned"] / rates["cnn_default"], 2)
+    results["targets"] = TARGETS
+
+    RESULTS.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
+    print(markdown(results))
+
+
+def markdown(r: dict) -> str:
+    ips = r["images_per_second"]
+    memory = ", ".join(f"{k} {v}" for k, v in r["peak_memory_gib"].items())
+    startup = ", ".join(f"{k} {v}" for k, v in r["help_seconds"].items())
+    rows = [
+        (
+            "pipeline from scratch vs plain script",
+            f"{r['full_seconds']} s vs {r['plain_seconds']} s: ratio {r['overhead_ratio']}",
+            "≤ 1.10",
+        ),
+        ("no-op `dvc repro`", f"{r['noop_seconds']} s", "≤ 1.5 s"),
+        ("after a predict param change", f"{r['incremental_predict_seconds']} s", ""),
+        ("after an evaluate param change", f"{r['incremental_evaluate_seconds']} s", ""),
+        ("incremental, as a fraction of the full run", f"{r['incremental_fraction']:.1%}", "≤ 5%"),
+        ("preprocess: decode and split 70,000 images", f"{r['preprocess_seconds']} s", "≤ 1 s"),
+        (
+            "MLP training, images/s: `fit` defaults → tuned",
+            f"{ips['mlp_default']:,} → {ips['mlp_tuned']:,} ({r['mlp_speedup']}×)",
+            "≥ 1.5×",
+        ),
+        (
+            "CNN training, images/s: `fit` defaults → tuned",
+            f"{ips['cnn_default']:,} → {ips['cnn_tuned']:,} ({r['cnn_speedup']}×)",
+            "",
+        ),
+        (
+            "peak memory per stage (GiB)",
+            memory,
+            "≤ 2 GiB each",
+        ),
+        (
+            "`python -m stages.<name> --help` (s)",
+            startup,
+            "",
+        ),
+    ]
+    lines = ["| what | measured | target |", "| --- | --- | --- |"]
+    lines += [f"| {a} | {b} | {c} |" for a, b, c in rows]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()
