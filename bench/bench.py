@@ -63,7 +63,12 @@ def project_copy(root: Path, env: dict) -> Path:
     shutil.copytree(
         REPO / "stages", project / "stages", ignore=shutil.ignore_patterns("__pycache__")
     )
-    for argv in (["git", "init", "-q"], [sys.executable, "-m", "dvc", "init", "-q"]):
+    for argv in (
+        ["git", "init", "-q"],
+        [sys.executable, "-m", "dvc", "init", "-q"],
+        ["git", "add", "-A"],
+        ["git", "-c", "user.name=bench", "-c", "user.email=bench@localhost", "commit", "-qm", "x"],
+    ):
         subprocess.run(argv, cwd=project, env=env, check=True)
     return project
 

@@ -217,6 +217,20 @@ def training_summary(history: pd.DataFrame, cfg: params.Train, parameters: int) 
     }
 
 
+def open_live(directory: Path) -> dvclive.Live:
+    """dvclive logging into `directory`, never writing dvc.yaml nor saving an experiment itself."""
+    import dvclive
+    from scmrepo.exceptions import SCMError
+
+    try:
+        # dvcyaml=False: a run must never rewrite the committed dvc.yaml.
+        return dvclive.Live(dir=str(directory), dvcyaml=False, save_dvc_exp=False, report=None)
+    except SCMError as error:  # dvclive 3.49 fails in a git repository without commits
+        raise PipelineError(
+            f"dvclive cannot start ({error}): make a first commit (`git commit`) and run again"
+        ) from error
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--train", type=Path, required=True, help="training split .npz")
@@ -228,8 +242,6 @@ def main(argv: Sequence[str] | None = None) -> None:
     cfg = params.load(args.params, params.Train)
 
     runtime.seed_everything(cfg.seed)
-    from dvclive import Live
-
     x_train, y_train = dataset.read_split(args.train)
     x_val, y_val = dataset.read_split(args.val)
     model = build_model(cfg)
@@ -244,8 +256,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     with (
         artifacts.atomic_dir(args.live) as live_dir,
         artifacts.atomic_path(args.model) as tmp_model,
-        # dvcyaml=False: a run must never rewrite the committed dvc.yaml.
-        Live(dir=str(live_dir), dvcyaml=False, save_dvc_exp=False, report=None) as live,
+        open_live(live_dir) as live,
     ):
         started = time.perf_counter()
         fit = model.fit(
