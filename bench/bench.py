@@ -80,6 +80,19 @@ def set_param(project: Path, section: str, key: str, value) -> None:
     path.write_text(yaml.safe_dump(document, sort_keys=False))
 
 
+def incremental(project: Path, env: dict, section: str, key: str, first: int) -> float:
+    """Median seconds of `dvc repro` after setting `section.key` to a new value each time (a
+    value seen before would be restored from DVC's run-cache)."""
+    values = iter(range(first, first + QUICK_RUNS))
+    return median_time(
+        [sys.executable, "-m", "dvc", "repro"],
+        project,
+        env,
+        QUICK_RUNS,
+        before=lambda: set_param(project, section, key, next(values)),
+    )
+
+
 def throughput(architecture_overrides: dict, images: int, batch_size: int, spe: int) -> float:
     """Images per second of one epoch of `model.fit` on the real training split, after warm-up."""
     code = f"""
@@ -129,23 +142,8 @@ def main() -> None:
         results["overhead_ratio"] = round(full / plain, 3)
 
         results["noop_seconds"] = round(median_time([*dvc, "repro"], project, env, QUICK_RUNS), 2)
-        # New values each time: a value seen before would be restored from DVC's run-cache.
-        counts = iter(range(6, 6 + QUICK_RUNS))
-        predict = median_time(
-            [*dvc, "repro"],
-            project,
-            env,
-            QUICK_RUNS,
-            before=lambda: set_param(project, "predict", "count", next(counts)),
-        )
-        samples = iter(range(21, 21 + QUICK_RUNS))
-        evaluate = median_time(
-            [*dvc, "repro"],
-            project,
-            env,
-            QUICK_RUNS,
-            before=lambda: set_param(project, "evaluate", "samples", next(samples)),
-        )
+        predict = incremental(project, env, "predict", "count", first=6)
+        evaluate = incremental(project, env, "evaluate", "samples", first=21)
         results["incremental_predict_seconds"] = round(predict, 2)
         results["incremental_evaluate_seconds"] = round(evaluate, 2)
         results["incremental_fraction"] = round(max(predict, evaluate) / full, 3)
