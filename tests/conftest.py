@@ -9,6 +9,7 @@ import re
 import shutil
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -214,3 +215,22 @@ def make_repo(root: Path, source: TinySource) -> Repo:
 @pytest.fixture
 def repo(tmp_path: Path, tiny_source: TinySource) -> Repo:
     return make_repo(tmp_path / "project", tiny_source)
+
+
+def file_tree(root: Path) -> dict[str, bytes]:
+    """Every file under `root`, by relative path, with its bytes: to compare before and after."""
+    return {
+        str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()
+    }
+
+
+def rewrite_model_member(source: Path, target: Path, content: str | bytes | None) -> None:
+    """Copy a .keras archive, replacing its class-names member (or dropping it if None)."""
+    from stages import model_file
+
+    with zipfile.ZipFile(source) as old, zipfile.ZipFile(target, "w") as new:
+        for item in old.infolist():
+            if item.filename != model_file.MEMBER:
+                new.writestr(item, old.read(item))
+        if content is not None:
+            new.writestr(model_file.MEMBER, content)

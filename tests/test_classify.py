@@ -3,7 +3,6 @@
 import json
 import subprocess
 import sys
-import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +12,7 @@ from PIL import Image
 
 from stages import dataset, model_file
 from stages.errors import DataError
-from tests.conftest import REPO
+from tests.conftest import REPO, rewrite_model_member
 from tools import classify
 
 
@@ -115,12 +114,7 @@ def test_missing_model_is_a_user_error_with_exit_2(tmp_path, photos):
 
 def test_model_with_other_classes_is_refused_in_process(tmp_path, tiny_run):
     target = tmp_path / "m.keras"
-    with zipfile.ZipFile(tiny_run.model) as old, zipfile.ZipFile(target, "w") as new:
-        for item in old.infolist():
-            data = old.read(item)
-            if item.filename == model_file.MEMBER:
-                data = json.dumps({"class_names": ["cat", "dog"]}).encode()
-            new.writestr(item, data)
+    rewrite_model_member(tiny_run.model, target, json.dumps({"class_names": ["cat", "dog"]}))
     with pytest.raises(DataError, match="predicts the classes"):
         classify.main([str(tmp_path), "--model", str(target)])
 

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from tests.conftest import REPO, tiny_params, write_yaml
+from tests.conftest import REPO, file_tree, tiny_params, write_yaml
 
 
 def _stage(name: str, *args: str, **kwargs) -> subprocess.Popen:
@@ -42,11 +42,7 @@ def _previous_outputs(tmp_path) -> dict:
 
 
 def _files(tmp_path) -> dict:
-    return {
-        str(p.relative_to(tmp_path)): p.read_bytes()
-        for p in tmp_path.rglob("*")
-        if p.is_file() and p.name != "params.yaml"
-    }
+    return {name: data for name, data in file_tree(tmp_path).items() if name != "params.yaml"}
 
 
 def test_bad_params_exit_2_with_one_line_and_touch_nothing(tmp_path, tiny_run, tiny_source):

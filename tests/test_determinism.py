@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from tests.conftest import REPO
+from tests.conftest import REPO, file_tree
 
 pytestmark = pytest.mark.e2e
 
@@ -28,16 +28,10 @@ def _train(tiny_run, out) -> None:
     )
 
 
-def _tree(root) -> dict:
-    return {
-        str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()
-    }
-
-
 def test_two_processes_write_byte_identical_models_and_metrics(tmp_path, tiny_run):
     _train(tiny_run, tmp_path / "first")
     _train(tiny_run, tmp_path / "second")
-    first, second = _tree(tmp_path / "first"), _tree(tmp_path / "second")
+    first, second = file_tree(tmp_path / "first"), file_tree(tmp_path / "second")
     assert sorted(first) == sorted(second)
     for name in first:
         assert first[name] == second[name], name

@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from stages import dataset
-from tests.conftest import REPO, tiny_params, write_yaml
+from tests.conftest import REPO, file_tree, tiny_params, write_yaml
 
 SIGNALS = [signal.SIGINT, signal.SIGTERM]
 
@@ -46,12 +46,6 @@ def slow_mirror(tiny_source):
     server.server_close()
 
 
-def _tree(root) -> dict:
-    return {
-        str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()
-    }
-
-
 @pytest.mark.parametrize("signum", SIGNALS, ids=lambda s: s.name)
 @pytest.mark.parametrize("previous", [False, True], ids=["first-run", "rerun"])
 def test_download_cut_midway_leaves_the_previous_raw_data_or_none(
@@ -64,7 +58,7 @@ def test_download_cut_midway_leaves_the_previous_raw_data_or_none(
     if previous:
         (data / "raw").mkdir(parents=True)
         (data / "raw" / dataset.TRAIN_IMAGES).write_bytes(b"the previous run's file")
-    before = _tree(data) if previous else {}
+    before = file_tree(data) if previous else {}
     process = subprocess.Popen(
         [
             sys.executable,
@@ -87,7 +81,9 @@ def test_download_cut_midway_leaves_the_previous_raw_data_or_none(
     _, stderr = process.communicate(timeout=30)
     assert process.returncode == 130, stderr
     assert "interrupted: no output was changed" in stderr
-    assert (_tree(data) if data.exists() else {}) == before  # no partial file, no temporary one
+    assert (
+        file_tree(data) if data.exists() else {}
+    ) == before  # no partial file, no temporary one
     assert sorted(p.name for p in data.iterdir()) == (["raw"] if previous else [])
 
 

@@ -1,20 +1,10 @@
 import json
-import zipfile
 
 import pytest
 
 from stages import dataset, model_file, runtime
 from stages.errors import DataError
-
-
-def _rewrite_member(source, target, content: bytes | None) -> None:
-    """Copy a .keras archive, replacing the class-names member (or dropping it if None)."""
-    with zipfile.ZipFile(source) as old, zipfile.ZipFile(target, "w") as new:
-        for item in old.infolist():
-            if item.filename != model_file.MEMBER:
-                new.writestr(item, old.read(item))
-        if content is not None:
-            new.writestr(model_file.MEMBER, content)
+from tests.conftest import rewrite_model_member
 
 
 def test_trained_model_carries_its_class_names_and_loads(tiny_run):
@@ -24,7 +14,7 @@ def test_trained_model_carries_its_class_names_and_loads(tiny_run):
 
 
 def test_model_without_class_names_is_refused(tmp_path, tiny_run):
-    _rewrite_member(tiny_run.model, tmp_path / "m.keras", None)
+    rewrite_model_member(tiny_run.model, tmp_path / "m.keras", None)
     with pytest.raises(DataError, match="carries no class names .* run `dvc repro train`"):
         model_file.load(tmp_path / "m.keras")
 
@@ -32,7 +22,7 @@ def test_model_without_class_names_is_refused(tmp_path, tiny_run):
 def test_model_with_other_class_names_is_refused(tmp_path, tiny_run):
     names = list(dataset.CLASS_NAMES)
     names[0], names[1] = names[1], names[0]
-    _rewrite_member(tiny_run.model, tmp_path / "m.keras", json.dumps({"class_names": names}))
+    rewrite_model_member(tiny_run.model, tmp_path / "m.keras", json.dumps({"class_names": names}))
     with pytest.raises(DataError, match=r"predicts the classes \['Trouser', 'T-shirt/top'"):
         model_file.load(tmp_path / "m.keras")
 
