@@ -15,11 +15,14 @@ KERAS_CACHE := $(HOME)/.keras/datasets/fashion-mnist/train-images-idx3-ubyte.gz
 
 BASE ?= main
 PRESET ?= cnn
+# make remote-local: where this clone's own remote lives (outside the repository).
+REMOTE_DIR ?= $(HOME)/.cache/dvc-remotes/fashion-mnist
 
-.PHONY: help setup data-source repro test report preset presets bench lint lock clean
+.PHONY: help setup data-source repro test report preset presets bench lint lock clean \
+	remote-local remote-s3 push pull
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
 
 setup: $(VENV)/.installed data-source ## create .venv with the locked dependencies; make sure the data is at hand
 
@@ -58,6 +61,21 @@ preset: setup ## run PRESET (cnn, dense128-adam or mlp-sgd) as a DVC experiment 
 
 presets: setup ## run every preset in a temporary copy; write metrics/presets.json and a table
 	$(BIN)/python -m tools.presets measure
+
+remote-local: setup ## make REMOTE_DIR this clone's default remote (in .dvc/config.local: not committed)
+	$(BIN)/dvc remote add --local --default --force local $(abspath $(REMOTE_DIR))
+
+remote-s3: setup ## make URL=s3://bucket/path [ENDPOINT=…] the team's default remote (.dvc/config)
+	@case "$(URL)" in s3://?*) ;; *) echo "error: name the bucket: make remote-s3 URL=s3://bucket/path" >&2; exit 2;; esac
+	$(BIN)/dvc remote add --default --force team $(URL)
+	$(if $(ENDPOINT),$(BIN)/dvc remote modify team endpointurl $(ENDPOINT))
+	@echo "Commit .dvc/config to share the remote. Credentials never go there: README, 'Working as a team'."
+
+push: setup ## send outputs and the run-cache to the default remote (dvc push --run-cache)
+	$(BIN)/python -m tools.remote push
+
+pull: setup ## fetch outputs and the run-cache from the default remote (dvc pull --run-cache)
+	$(BIN)/python -m tools.remote pull
 
 bench: setup ## measure what users wait for (about 10 minutes, not in the tests): metrics/bench.json
 	$(BIN)/python -m bench.bench

@@ -158,6 +158,11 @@ def tiny_run(tmp_path_factory: pytest.TempPathFactory, tiny_source: TinySource) 
     return run
 
 
+def ran_stages(dvc_output: str) -> list[str]:
+    """The stages that `dvc repro` or `dvc exp run` output says it ran, in order."""
+    return re.findall(r"Running stage '(\w+)'", dvc_output)
+
+
 class Repo:
     """A copy of the project in a temporary git repository, driven like a user drives it."""
 
@@ -168,19 +173,39 @@ class Repo:
         self.env.update(DVC_NO_ANALYTICS="1", GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@t")
         self.env.update(GIT_COMMITTER_NAME="t", GIT_COMMITTER_EMAIL="t@t")
 
-    def run(self, *argv: str) -> str:
-        result = subprocess.run(
+    def attempt(self, *argv: str) -> subprocess.CompletedProcess:
+        """Run a command that may fail; its exit code and output are the caller's to check."""
+        return subprocess.run(
             argv, cwd=self.root, env=self.env, capture_output=True, text=True, timeout=600
         )
+
+    def run(self, *argv: str) -> str:
+        result = self.attempt(*argv)
         assert result.returncode == 0, f"{argv} failed:\n{result.stdout}\n{result.stderr}"
         return result.stdout
 
     def dvc(self, *argv: str) -> str:
         return self.run(sys.executable, "-m", "dvc", *argv)
 
-    def repro(self) -> list[str]:
+    def make_argv(self, target: str, **variables: str) -> list[str]:
+        """The project's Makefile run here, with this virtual environment (already set up)."""
+        settings = [f"{name}={value}" for name, value in variables.items()]
+        return [
+            "make",
+            "-s",
+            "-f",
+            str(REPO / "Makefile"),
+            f"VENV={sys.prefix}",
+            target,
+            *settings,
+        ]
+
+    def make(self, target: str, **variables: str) -> str:
+        return self.run(*self.make_argv(target, **variables))
+
+    def repro(self, *argv: str) -> list[str]:
         """Run `dvc repro`; return the stages it ran, in order."""
-        return re.findall(r"Running stage '(\w+)'", self.dvc("repro"))
+        return ran_stages(self.dvc("repro", *argv))
 
     def commit(self, message: str) -> None:
         self.run("git", "add", "-A")
@@ -201,6 +226,8 @@ def make_repo(root: Path, source: TinySource) -> Repo:
     repo.root.mkdir()
     for name in ("dvc.yaml", "params.yaml", ".gitignore"):
         shutil.copy(REPO / name, repo.root / name)
+    # With its date, so that the Makefile finds the virtual environment up to date with it.
+    shutil.copy2(REPO / "requirements.lock", repo.root / "requirements.lock")
     for package in ("stages", "tools"):
         shutil.copytree(
             REPO / package, repo.root / package, ignore=shutil.ignore_patterns("__pycache__")

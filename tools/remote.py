@@ -1,0 +1,83 @@
+"""Share results through the DVC remote: `dvc push --run-cache` / `dvc pull --run-cache`, with
+the fix spelled out when the remote refuses.
+
+    python -m tools.remote push [dvc push arguments…]     # make push
+    python -m tools.remote pull [dvc pull arguments…]     # make pull
+
+The run-cache travels too, so that a teammate's or CI's `dvc repro` finds every stage that anyone
+already ran with the same code, data and params, and restores its outputs instead of running it.
+DVC's own messages for the usual failures ("unexpected error - Forbidden") do not say what to do.
+"""
+
+import argparse
+import re
+import subprocess
+import sys
+from collections.abc import Sequence
+
+from stages import cli
+
+CREDENTIALS_FIX = (
+    "give DVC credentials that the remote accepts: the environment variables "
+    "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_PROFILE), or "
+    "`dvc remote modify --local <remote> access_key_id …` and `… secret_access_key …`, which "
+    "write .dvc/config.local (never committed); never put them in .dvc/config"
+)
+
+# (pattern in DVC's error output, what it means and what to do), first match wins.
+DIAGNOSES = (
+    (
+        r"no remote specified",
+        "no DVC remote is configured: run `make remote-local` (a directory on this machine) or "
+        "`make remote-s3 URL=s3://bucket/path` (README, 'Working as a team')",
+    ),
+    (
+        r"Forbidden|AccessDenied|InvalidAccessKeyId|SignatureDoesNotMatch|\b403\b",
+        f"the remote refused the credentials; {CREDENTIALS_FIX}",
+    ),
+    (r"Unable to locate credentials", f"no credentials were found; {CREDENTIALS_FIX}"),
+    (
+        r"NoSuchBucket|bucket does not exist",
+        "the bucket does not exist: create it, or correct the URL (`dvc remote list`)",
+    ),
+    (
+        r"Could not connect|Cannot connect|Connection refused|EndpointConnectionError",
+        "the remote does not answer: check its URL and endpointurl (`dvc remote list`, "
+        "`dvc config --list --show-origin`) and the network",
+    ),
+)
+
+
+def diagnose(output: str) -> str | None:
+    """What DVC's failure output means and how to fix it; None for failures we do not know."""
+    for pattern, meaning in DIAGNOSES:
+        if re.search(pattern, output):
+            return meaning
+    return None
+
+
+def sync(direction: str, dvc_arguments: Sequence[str]) -> int:
+    """Run `dvc <direction> --run-cache …`; on failure, add the diagnosis to DVC's own message."""
+    argv = [sys.executable, "-m", "dvc", direction, "--run-cache", *dvc_arguments]
+    # stdout streams as DVC writes it; stderr is kept to be read, then shown unchanged.
+    result = subprocess.run(argv, stderr=subprocess.PIPE, text=True)
+    sys.stderr.write(result.stderr)
+    if result.returncode == 0:
+        return 0
+    meaning = diagnose(result.stderr)
+    if meaning:
+        print(f"error: `dvc {direction}` failed: {meaning}", file=sys.stderr)
+    if direction == "push":
+        print("nothing local was changed: the cache and the workspace are intact", file=sys.stderr)
+    return result.returncode
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("direction", choices=["push", "pull"])
+    args, dvc_arguments = parser.parse_known_args(argv)
+    return sync(args.direction, dvc_arguments)
+
+
+if __name__ == "__main__":
+    cli.run(main)
