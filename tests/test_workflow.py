@@ -40,7 +40,7 @@ def test_python_311_with_pip_caching_keyed_on_the_lock():
 
 def test_tests_then_repro_pulling_from_a_remote_when_one_exists_then_the_report():
     names = [s.get("name") for s in _steps() if "run" in s]
-    assert names == ["Test", "Reproduce", "Report"]
+    assert names == ["Test", "Reproduce", "Share", "Report"]
     assert _step("Test")["run"].strip() == "make test"
     assert "dvc repro --pull --allow-missing" in _step("Reproduce")["run"]
     report = _step("Report")["run"]
@@ -49,8 +49,17 @@ def test_tests_then_repro_pulling_from_a_remote_when_one_exists_then_the_report(
     assert upload["with"]["path"] == "report/" and upload["if"] == "always()"
 
 
+def test_main_pushes_its_results_to_the_remote_with_credentials_from_secrets():
+    share = _step("Share")
+    assert share["if"] == "github.event_name == 'push' && github.ref == 'refs/heads/main'"
+    assert "make push" in share["run"]
+    (job,) = _workflow()["jobs"].values()
+    for variable in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        assert job["env"][variable] == f"${{{{ secrets.{variable} }}}}"
+
+
 def test_every_make_target_it_runs_exists():
-    targets = set(re.findall(r"^([a-z-]+):", (REPO / "Makefile").read_text(), re.M))
+    targets = set(re.findall(r"^([a-z0-9-]+):", (REPO / "Makefile").read_text(), re.M))
     for step in _steps():
         for target in re.findall(r"make (\w+)", step.get("run", "")):
             assert target in targets
