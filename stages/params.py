@@ -132,6 +132,8 @@ class Train:
     label_smoothing: float
     batch_size: int
     steps_per_execution: int
+    distribution: Literal["none", "mirrored", "multi_worker"]
+    cpu_replicas: int
     epochs: int
     early_stopping: EarlyStopping
     checkpoint: Checkpoint
@@ -151,6 +153,7 @@ class Train:
         _require(0 <= self.label_smoothing < 1, "label_smoothing", "in [0, 1)")
         _require(self.batch_size >= 1, "batch_size", "an integer ≥ 1")
         _require(self.steps_per_execution >= 1, "steps_per_execution", "an integer ≥ 1")
+        _require(self.cpu_replicas >= 1, "cpu_replicas", "a device count ≥ 1")
         _require(self.epochs >= 1, "epochs", "an integer ≥ 1")
         if self.architecture == "cnn":
             size, pools = 28, len(self.conv_filters)

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from stages import artifacts, cli, dataset, epochs, model_file, params, runtime
+from stages import artifacts, cli, dataset, distribution, epochs, model_file, params, runtime
 from stages.errors import PipelineError
 
 if TYPE_CHECKING:
@@ -91,6 +91,8 @@ def compile_model(model: keras.Model, cfg: params.Train, steps_per_epoch: int) -
     """Cross-entropy (with `label_smoothing`, on one-hot labels) and accuracy, and the optimizer
     of `cfg`."""
     keras = runtime.import_keras()
+    import tensorflow as tf
+
     rate = learning_rate(cfg, steps_per_epoch)
     optimizer = {
         "sgd": lambda: keras.optimizers.SGD(rate, momentum=cfg.momentum, nesterov=cfg.nesterov),
@@ -102,8 +104,23 @@ def compile_model(model: keras.Model, cfg: params.Train, steps_per_epoch: int) -
         loss=keras.losses.CategoricalCrossentropy(label_smoothing=cfg.label_smoothing),
         metrics=["accuracy"],
         # Batches per call into TensorFlow: the same updates in the same order, less Python.
-        steps_per_execution=cfg.steps_per_execution,
+        steps_per_execution=steps_per_execution(cfg, distributed=tf.distribute.has_strategy()),
     )
+
+
+def steps_per_execution(cfg: params.Train, distributed: bool) -> int:
+    """`cfg.steps_per_execution`, but 1 under tf.distribute: there Keras 3.15's loop of several
+    steps per call fails in `fit` ("You must feed a value for placeholder tensor"), on one machine
+    as on several. One step per call gives the same updates, only slower."""
+    if distributed and cfg.steps_per_execution > 1:
+        logger.warning(
+            "train.steps_per_execution=%d: 1 under train.distribution=%s (Keras 3.15 cannot run "
+            "several steps per call there)",
+            cfg.steps_per_execution,
+            cfg.distribution,
+        )
+        return 1
+    return cfg.steps_per_execution
 
 
 def one_hot(labels: np.ndarray) -> np.ndarray:
@@ -240,12 +257,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
     args = parser.parse_args(argv)
     cfg = params.load(args.params, params.Train)
+    strategy, chief = distribution.choose_strategy(cfg)  # first: it may configure the devices
 
     runtime.seed_everything(cfg.seed)
     x_train, y_train = dataset.read_split(args.train)
     x_val, y_val = dataset.read_split(args.val)
-    model = build_model(cfg)
-    compile_model(model, cfg, steps_per_epoch=-(-len(x_train) // cfg.batch_size))
+    with strategy.scope():  # variables on every replica; `batch_size` is split across them
+        model = build_model(cfg)
+        compile_model(model, cfg, steps_per_epoch=-(-len(x_train) // cfg.batch_size))
     logger.info(
         "training %s (%d parameters) on %d images, validating on %d",
         model.name,
@@ -254,8 +273,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         len(x_val),
     )
     with (
-        artifacts.atomic_dir(args.live) as live_dir,
-        artifacts.atomic_path(args.model) as tmp_model,
+        distribution.lost_workers_reported(),  # outermost: the outputs are cleaned up first
+        distribution.output_paths([args.model, args.live], chief) as (model_path, live_path),
+        artifacts.atomic_dir(live_path) as live_dir,
+        artifacts.atomic_path(model_path) as tmp_model,
         open_live(live_dir) as live,
     ):
         started = time.perf_counter()
@@ -276,6 +297,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         if not cfg.checkpoint.enabled:
             model.save(tmp_model)
         model_file.finalize(tmp_model, dataset.CLASS_NAMES)
+    if not chief:
+        logger.info("trained in %.1f s in step with the chief, which wrote the model", seconds)
+        return
     logger.info(
         "wrote %s (epoch %d of %d) and %s in %.1f s; final val_accuracy %.4f",
         args.model,

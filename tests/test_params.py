@@ -24,6 +24,11 @@ def test_committed_defaults_are_the_300_100_mlp_script():
     )
 
 
+def test_committed_training_runs_on_one_device():
+    train = params.load(REPO / "params.yaml", params.Train)
+    assert (train.distribution, train.cpu_replicas) == ("none", 2)
+
+
 def test_params_yaml_has_exactly_the_stage_sections():
     assert set(committed_params()) == {s.__name__.lower() for s in params.SECTIONS}
 
@@ -71,6 +76,10 @@ BAD_VALUES = [
     (params.Train, "train.early_stopping.monitor", "val_f1", "train.early_stopping.monitor="),
     (params.Train, "train.early_stopping.enabled", "yes", "train.early_stopping.enabled='yes'"),
     (params.Train, "train.checkpoint", None, "train.checkpoint: expected a mapping"),
+    (params.Train, "train.distribution", "gpu", "train.distribution='gpu': expected one of"),
+    (params.Train, "train.distribution", None, "=None: expected one of none, mirrored, multi_w"),
+    (params.Train, "train.cpu_replicas", 0, "train.cpu_replicas=0: must be a device count ≥ 1"),
+    (params.Train, "train.cpu_replicas", 2.0, "train.cpu_replicas=2.0: expected int"),
     (params.Preprocess, "preprocess.val_size", 0, "preprocess.val_size=0: must be a count ≥ 1"),
     (params.Preprocess, "preprocess.val_size", 1.0, "preprocess.val_size=1.0: must be"),
     (params.Preprocess, "preprocess.val_strategy", "tail", "preprocess.val_strategy='tail'"),
