@@ -18,8 +18,8 @@ PRESET ?= cnn
 # make remote-local: where this clone's own remote lives (outside the repository).
 REMOTE_DIR ?= $(HOME)/.cache/dvc-remotes/fashion-mnist
 
-.PHONY: help setup data-source repro test report preset presets bench lint lock clean \
-	remote-local remote-s3 push pull
+.PHONY: help setup data-source repro test test-slow report preset presets bench lint lock clean \
+	remote-local remote-s3 push pull worker
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -50,8 +50,11 @@ data-source: ## without a local copy of Fashion-MNIST, install Debian's package 
 repro: setup ## run the pipeline: only the stages whose code, data or params changed
 	$(BIN)/dvc repro
 
-test: setup ## run the test suite (unit tests and a real `dvc repro` on tiny data)
-	$(BIN)/python -m pytest
+test: setup ## run the test suite (unit tests and a real `dvc repro` on tiny data), not the slow tests
+	$(BIN)/python -m pytest -m "not slow"
+
+test-slow: setup ## run the slow tests: S3 server, DVC queue, distributed training (CI runs them)
+	$(BIN)/python -m pytest -m slow
 
 report: setup ## compare the workspace with BASE (default main): report/report.md, report/plots/
 	$(BIN)/python -m tools.report --base $(BASE) --out report
@@ -76,6 +79,9 @@ push: setup ## send outputs and the run-cache to the default remote (dvc push --
 
 pull: setup ## fetch outputs and the run-cache from the default remote (dvc pull --run-cache)
 	$(BIN)/python -m tools.remote pull
+
+worker: setup ## this machine's share of multi-worker training (TF_CONFIG set; README "Distributed training")
+	$(BIN)/python -m tools.worker
 
 bench: setup ## measure what users wait for (about 10 minutes, not in the tests): metrics/bench.json
 	$(BIN)/python -m bench.bench
