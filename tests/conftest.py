@@ -126,6 +126,19 @@ class TinyRun:
             raise AttributeError(name)
         return self.root / files[name]
 
+    def train_argv(self, out: Path, params: Path) -> list[str]:
+        """`python -m stages.train` on the tiny splits with `params`, writing into `out`."""
+        return [
+            sys.executable,
+            "-m",
+            "stages.train",
+            f"--train={self.train}",
+            f"--val={self.val}",
+            f"--model={out / 'model.keras'}",
+            f"--live={out / 'live'}",
+            f"--params={params}",
+        ]
+
 
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory: pytest.TempPathFactory, tiny_source: TinySource) -> TinyRun:

@@ -1,7 +1,6 @@
 """Same params, same machine: the same weights, metrics and model file, run after run."""
 
 import subprocess
-import sys
 
 import pytest
 
@@ -11,21 +10,8 @@ pytestmark = pytest.mark.e2e
 
 
 def _train(tiny_run, out) -> None:
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "stages.train",
-            f"--train={tiny_run.train}",
-            f"--val={tiny_run.val}",
-            f"--model={out / 'model.keras'}",
-            f"--live={out / 'live'}",
-            f"--params={tiny_run.params}",
-        ],
-        cwd=REPO,
-        check=True,
-        capture_output=True,
-    )
+    argv = tiny_run.train_argv(out, tiny_run.params)
+    subprocess.run(argv, cwd=REPO, check=True, capture_output=True)
 
 
 def test_two_processes_write_byte_identical_models_and_metrics(tmp_path, tiny_run):

@@ -140,16 +140,7 @@ def test_mirrored_after_tensorflow_started_asks_for_a_new_process():
 def _train_in_subprocess(tiny_run, out: Path, document: dict, **env: str):
     """`python -m stages.train` on the tiny splits with the params `document`, outputs in `out`."""
     out.mkdir(parents=True, exist_ok=True)
-    argv = [
-        sys.executable,
-        "-m",
-        "stages.train",
-        f"--train={tiny_run.train}",
-        f"--val={tiny_run.val}",
-        f"--model={out / 'model.keras'}",
-        f"--live={out / 'live'}",
-        f"--params={write_yaml(out / 'params.yaml', document)}",
-    ]
+    argv = tiny_run.train_argv(out, write_yaml(out / "params.yaml", document))
     environ = {k: v for k, v in os.environ.items() if k != "TF_CONFIG"} | env
     return subprocess.run(
         argv, cwd=REPO, env=environ, capture_output=True, text=True, timeout=TIMEOUT
@@ -320,16 +311,7 @@ def test_a_worker_stopped_mid_training_stops_the_others_cleanly(tmp_path, tiny_r
     document["train"].update(distribution="multi_worker", epochs=1000)  # minutes: stopped first
     params_file = write_yaml(tmp_path / "params.yaml", document)
     out = tmp_path / "out"
-    command = [
-        sys.executable,
-        "-m",
-        "stages.train",
-        f"--train={tiny_run.train}",
-        f"--val={tiny_run.val}",
-        f"--model={out / 'model.keras'}",
-        f"--live={out / 'live'}",
-        f"--params={params_file}",
-    ]
+    command = tiny_run.train_argv(out, params_file)
     # SIGTERM, as a cancelled `dvc repro` sends: TensorFlow's cluster would swallow it.
     (chief, chief_log), (other, other_log) = _run_together(
         [command, command], _cluster_envs(2), REPO, tmp_path / "logs", (0, "epoch 2/1000")
