@@ -7,6 +7,7 @@ import json
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import zipfile
@@ -171,9 +172,16 @@ def tiny_run(tmp_path_factory: pytest.TempPathFactory, tiny_source: TinySource) 
     return run
 
 
-def ran_stages(dvc_output: str) -> list[str]:
-    """The stages that `dvc repro` or `dvc exp run` output says it ran, in order."""
-    return re.findall(r"Running stage '(\w+)'", dvc_output)
+def free_ports(count: int) -> list[int]:
+    """Ports free on 127.0.0.1 now: bound to port 0 together, so that they differ."""
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for s in sockets:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
 
 
 class Repo:
@@ -218,7 +226,7 @@ class Repo:
 
     def repro(self, *argv: str) -> list[str]:
         """Run `dvc repro`; return the stages it ran, in order."""
-        return ran_stages(self.dvc("repro", *argv))
+        return re.findall(r"Running stage '(\w+)'", self.dvc("repro", *argv))
 
     def commit(self, message: str) -> None:
         self.run("git", "add", "-A")

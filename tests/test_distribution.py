@@ -12,7 +12,6 @@ import os
 import shlex
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -24,7 +23,7 @@ import pytest
 
 from stages import dataset, distribution, epochs, model_file, params, train
 from stages.errors import PipelineError
-from tests.conftest import REPO, file_tree, tiny_params, write_yaml
+from tests.conftest import REPO, file_tree, free_ports, tiny_params, write_yaml
 from tests.test_dvc_contract import PIPELINE
 from tools import worker
 
@@ -201,18 +200,6 @@ def test_mirrored_with_a_batch_that_splits_unevenly_trains(tmp_path, tiny_run, t
     np.testing.assert_allclose(history["val_loss"], none["val_loss"], atol=0.05)
 
 
-def _free_ports(count: int) -> list[int]:
-    """Ports free on 127.0.0.1 now: bound to port 0 together, so that they differ."""
-    sockets = [socket.socket() for _ in range(count)]
-    try:
-        for s in sockets:
-            s.bind(("127.0.0.1", 0))
-        return [s.getsockname()[1] for s in sockets]
-    finally:
-        for s in sockets:
-            s.close()
-
-
 def _run_together(
     commands: list[list[str]],
     envs: list[dict],
@@ -299,7 +286,7 @@ def test_two_workers_train_together_and_only_the_chief_writes(tmp_path, tiny_run
 
 def _cluster_envs(count: int, **env: str) -> list[dict]:
     """One environment per worker of a cluster on free 127.0.0.1 ports: TF_CONFIG and `env`."""
-    cluster = {"worker": [f"127.0.0.1:{port}" for port in _free_ports(count)]}
+    cluster = {"worker": [f"127.0.0.1:{port}" for port in free_ports(count)]}
     return [
         dict(os.environ, TF_CONFIG=_tf_config(cluster, "worker", i), **env) for i in range(count)
     ]

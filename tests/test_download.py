@@ -3,7 +3,6 @@ import gzip
 import hashlib
 import http.server
 import shutil
-import socket
 import threading
 import time
 
@@ -13,6 +12,7 @@ import yaml
 
 from stages import dataset, download, params
 from stages.errors import DataError
+from tests.conftest import free_ports
 
 
 def _cfg(sources, sha256, timeout=5.0) -> params.Download:
@@ -35,9 +35,8 @@ def http_mirror(tiny_source):
 
 
 def _closed_port_url() -> str:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return f"http://127.0.0.1:{s.getsockname()[1]}"
+    (port,) = free_ports(1)
+    return f"http://127.0.0.1:{port}"
 
 
 def _run(tmp_path, cfg_params) -> None:

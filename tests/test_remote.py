@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Repo, TinySource, file_tree, make_repo
+from tests.conftest import Repo, TinySource, file_tree, free_ports, make_repo
 from tools import remote
 
 
@@ -33,12 +33,6 @@ class S3Server:
     access_key_id: str
     secret_access_key: str
     empty_config: Path  # for AWS_CONFIG_FILE: nothing of this machine's AWS setup takes part
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_for_port(port: int, process: subprocess.Popen, timeout: float = 30) -> None:
@@ -59,7 +53,7 @@ def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
     """moto's S3 server, a bucket and an IAM user whose key is the only one it accepts."""
     import boto3
 
-    port = free_port()
+    (port,) = free_ports(1)
     directory = tmp_path_factory.mktemp("moto")
     log, empty_config = directory / "server.log", directory / "aws-config"
     empty_config.touch()
