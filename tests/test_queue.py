@@ -1,7 +1,14 @@
 """Parallel experiments through DVC's own queue: a grid of `-S` sweeps queued, then two workers."""
 
 import json
+import os
 import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -11,6 +18,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 EPOCHS = (1, 2)
 LEARNING_RATES = (0.05, 0.1)
+TIMEOUT = 300  # seconds for the whole queue
 
 
 def experiments(exp_show_json: list) -> list[dict]:
@@ -39,7 +47,62 @@ def workspace(repo: Repo) -> dict[str, bytes]:
     }
 
 
-def test_a_queued_sweep_runs_on_two_workers_and_leaves_the_workspace_alone(repo: Repo):
+def worker_pids(repo: Repo) -> list[int]:
+    """The queue workers DVC started here (it records each in a JSON file)."""
+    files = (repo.root / ".dvc/tmp/exps/celery").glob("dvc-exp-worker-*.json")
+    return [json.loads(f.read_text())["pid"] for f in files]
+
+
+@pytest.fixture
+def queue_repo(repo: Repo) -> Iterator[Repo]:
+    """`repo`, and at the end no queue worker left running. A worker that DVC told to stop can
+    hang in its shutdown (treeverse/dvc#10398, seen here once after every task had succeeded)."""
+    yield repo
+    for pid in worker_pids(repo):
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                break
+            time.sleep(5)
+
+
+def start_queue(repo: Repo, jobs: int, log: Path) -> str:
+    """`dvc queue start -j jobs`; its output. The workers are daemons that inherit its stdout,
+    which must therefore be a file: a pipe would stay open as long as they live."""
+    with open(log, "w+") as out:
+        subprocess.run(
+            [sys.executable, "-m", "dvc", "queue", "start", "-j", str(jobs)],
+            cwd=repo.root,
+            env=repo.env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            check=True,
+            timeout=60,
+        )
+        out.seek(0)
+        return out.read()
+
+
+def wait_for_queue(repo: Repo) -> str:
+    """Poll `dvc queue status` until no task is queued or running; the last status."""
+    deadline = time.monotonic() + TIMEOUT
+    while True:
+        status = repo.dvc("queue", "status")
+        if not re.search(r"\b(Queued|Running)\b", status):
+            return status
+        if time.monotonic() > deadline:
+            logs = "".join(
+                p.read_text() for p in (repo.root / ".dvc/tmp/exps/celery").glob("*.out")
+            )
+            pytest.fail(f"the queue did not finish in {TIMEOUT} s:\n{status}\n{logs}")
+        time.sleep(2)
+
+
+def test_a_queued_sweep_runs_on_two_workers_and_leaves_the_workspace_alone(
+    queue_repo: Repo, tmp_path: Path
+):
+    repo = queue_repo
     repo.repro()
     repo.commit("baseline")
     before = workspace(repo)
@@ -58,9 +121,10 @@ def test_a_queued_sweep_runs_on_two_workers_and_leaves_the_workspace_alone(repo:
     queued = repo.dvc("queue", "status")
     assert queued.count("Queued") == len(EPOCHS) * len(LEARNING_RATES), queued
 
-    repo.dvc("exp", "run", "--run-all", "--jobs", "2")  # waits for every queued experiment
+    started = start_queue(repo, 2, tmp_path / "queue-start.log")
+    assert "Started '2' new experiments task queue workers" in started, started
 
-    status = repo.dvc("queue", "status")
+    status = wait_for_queue(repo)
     assert status.count("Success") == len(EPOCHS) * len(LEARNING_RATES), status
     assert "Failed" not in status and "Queued" not in status and "Running" not in status
     ran = experiments(json.loads(repo.dvc("exp", "show", "--json")))
