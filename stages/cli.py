@@ -5,6 +5,7 @@ import signal
 import sys
 from collections.abc import Callable
 
+from stages import artifacts
 from stages.errors import PipelineError
 
 EXIT_USER_ERROR = 2
@@ -27,7 +28,22 @@ def run(main: Callable[[], int | None]) -> None:
     except PipelineError as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(EXIT_USER_ERROR)
+    except OSError as error:
+        # Outputs are mapped where they are written (artifacts.outputs); this catches the
+        # machine's faults anywhere else, e.g. a temporary file of a library on a full disk.
+        clear = artifacts.environment_error(error, [])
+        if clear is None:
+            raise
+        print(f"error: {clear}", file=sys.stderr)
+        sys.exit(EXIT_USER_ERROR)
+    except artifacts.InterruptedAfterWriting:
+        print(
+            "interrupted after every output was written; run it again so that `dvc repro` "
+            "records them",
+            file=sys.stderr,
+        )
+        sys.exit(EXIT_INTERRUPTED)
     except KeyboardInterrupt:
-        print("interrupted: no output was changed", file=sys.stderr)
+        print("interrupted: every output is as it was before this run", file=sys.stderr)
         sys.exit(EXIT_INTERRUPTED)
     sys.exit(code or 0)

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import numpy as np
 
-from stages import artifacts
 from stages.errors import DataError
 
 CLASS_NAMES = (
@@ -31,6 +30,14 @@ TRAIN_LABELS = "train-labels-idx1-ubyte"
 TEST_IMAGES = "t10k-images-idx3-ubyte"
 TEST_LABELS = "t10k-labels-idx1-ubyte"
 RAW_FILES = (TRAIN_IMAGES, TRAIN_LABELS, TEST_IMAGES, TEST_LABELS)
+# What each file holds: its items' shape, and at most how many (Fashion-MNIST's own counts).
+ITEM_SHAPES = {
+    TRAIN_IMAGES: IMAGE_SHAPE,
+    TRAIN_LABELS: (),
+    TEST_IMAGES: IMAGE_SHAPE,
+    TEST_LABELS: (),
+}
+MAX_ITEMS = {TRAIN_IMAGES: 60_000, TRAIN_LABELS: 60_000, TEST_IMAGES: 10_000, TEST_LABELS: 10_000}
 
 _IDX_UBYTE = 0x08
 _RAW_FIX = "re-run `dvc repro download`"
@@ -45,8 +52,8 @@ def encode_idx(array: np.ndarray) -> bytes:
     return header + array.tobytes()
 
 
-def decode_idx(data: bytes, ndim: int, name: str) -> np.ndarray:
-    """Decode IDX bytes into a uint8 array of `ndim` dimensions, checking header against size."""
+def _idx_header(data: bytes, ndim: int, name: str) -> tuple[int, tuple[int, ...]]:
+    """(header size, dimensions) of the IDX bytes `data` (its first bytes suffice), checked."""
     expected_magic = (_IDX_UBYTE << 8) | ndim
     if len(data) < 4:
         raise DataError(f"{name}: {len(data)} bytes, too short for an IDX header; {_RAW_FIX}")
@@ -59,7 +66,31 @@ def decode_idx(data: bytes, ndim: int, name: str) -> np.ndarray:
     header_size = 4 + 4 * ndim
     if len(data) < header_size:
         raise DataError(f"{name}: truncated IDX header; {_RAW_FIX}")
-    dims = struct.unpack(f">{ndim}I", data[4:header_size])
+    return header_size, struct.unpack(f">{ndim}I", data[4:header_size])
+
+
+def max_raw_size(name: str) -> int:
+    """The largest size in bytes that raw file `name` can have: Fashion-MNIST's own."""
+    shape = ITEM_SHAPES[name]
+    return 4 + 4 * (1 + len(shape)) + MAX_ITEMS[name] * int(np.prod(shape, dtype=np.int64))
+
+
+def raw_size(header: bytes, name: str) -> int:
+    """The size in bytes that raw file `name` declares in its first bytes `header`; DataError
+    if that is not a Fashion-MNIST file's header (wrong magic, item shape or count)."""
+    shape = ITEM_SHAPES[name]
+    header_size, dims = _idx_header(header, 1 + len(shape), name)
+    if tuple(dims[1:]) != shape or dims[0] > MAX_ITEMS[name]:
+        raise DataError(
+            f"{name}: its header declares {dims}, expected at most "
+            f"{(MAX_ITEMS[name], *shape)}; not Fashion-MNIST's file"
+        )
+    return header_size + int(np.prod(dims, dtype=np.int64))
+
+
+def decode_idx(data: bytes, ndim: int, name: str) -> np.ndarray:
+    """Decode IDX bytes into a uint8 array of `ndim` dimensions, checking header against size."""
+    header_size, dims = _idx_header(data, ndim, name)
     expected_size = header_size + int(np.prod(dims, dtype=np.int64))
     if len(data) != expected_size:
         raise DataError(
@@ -96,7 +127,7 @@ def read_images_and_labels(images_path: Path, labels_path: Path) -> tuple[np.nda
 
 def write_split(path: Path, images: np.ndarray, labels: np.ndarray) -> None:
     """Write one split as an uncompressed .npz (compressing saves nothing and costs seconds)."""
-    with artifacts.atomic_path(path) as tmp, tmp.open("wb") as f:
+    with path.open("wb") as f:
         np.savez(f, images=images, labels=labels)
 
 

@@ -8,7 +8,7 @@ import logging
 import urllib.error
 import urllib.request
 import zlib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import tqdm
@@ -30,30 +30,52 @@ def is_url(source: str) -> bool:
     return source.startswith(("http://", "https://"))
 
 
-def fetch_url(url: str, dest: Path, timeout: float) -> None:
-    """Stream `url` to `dest` with a progress bar; `timeout` bounds connecting and each read."""
+def fetch_url(url: str, dest: Path, timeout: float, limit: int) -> None:
+    """Stream `url` to `dest` with a progress bar; `timeout` bounds connecting and each read;
+    DataError as soon as more than `limit` bytes arrive."""
     with urllib.request.urlopen(url, timeout=timeout) as response, dest.open("wb") as out:
         total = int(response.headers.get("Content-Length") or 0) or None
+        size = 0
         with tqdm.tqdm(total=total, unit="B", unit_scale=True, desc=url, disable=None) as bar:
             while chunk := response.read(_CHUNK):
+                size += len(chunk)
+                if size > limit:
+                    raise DataError(f"more than {limit:,} bytes: larger than the real file")
                 out.write(chunk)
                 bar.update(len(chunk))
 
 
-def decompress_verified(gz_path: Path, dest: Path, sha256: str) -> None:
-    """Decompress `gz_path` into `dest` if its content has SHA-256 `sha256`; else DataError."""
-    digest = hashlib.sha256()
+def decompressed_chunks(gz_path: Path) -> Iterator[bytes]:
+    """The decompressed content of `gz_path`, a chunk at a time; DataError if it is corrupt."""
     try:
-        with gzip.open(gz_path, "rb") as src, dest.open("wb") as out:
+        with gzip.open(gz_path, "rb") as src:
             while chunk := src.read(_CHUNK):
-                digest.update(chunk)
-                out.write(chunk)
+                yield chunk
     except (OSError, EOFError, zlib.error) as error:  # BadGzipFile is an OSError
-        dest.unlink(missing_ok=True)
         raise DataError(f"not a complete gzip file ({error})") from error
-    if digest.hexdigest() != sha256:
-        dest.unlink()
-        raise DataError(f"SHA-256 {digest.hexdigest()[:12]}… does not match {sha256[:12]}…")
+
+
+def decompress_verified(gz_path: Path, dest: Path, name: str, sha256: str) -> None:
+    """Decompress raw file `name` from `gz_path` into `dest` if its content has SHA-256 `sha256`;
+    else DataError. Reading stops as soon as the content outgrows what its IDX header declares,
+    so a decompression bomb writes no more than a real file would."""
+    digest, size, expected = hashlib.sha256(), 0, None
+    try:
+        with dest.open("wb") as out:
+            for chunk in decompressed_chunks(gz_path):
+                expected = expected or dataset.raw_size(chunk, name)
+                size += len(chunk)
+                if size > expected:
+                    raise DataError(
+                        f"decompresses to more than the {expected:,} bytes its header declares"
+                    )
+                digest.update(chunk)
+                out.write(chunk)  # a full disk raises OSError: the machine's fault, not the file's
+        if digest.hexdigest() != sha256:
+            raise DataError(f"SHA-256 {digest.hexdigest()[:12]}… does not match {sha256[:12]}…")
+    except DataError:
+        dest.unlink(missing_ok=True)
+        raise
 
 
 def fetch_verified(name: str, source: str, sha256: str, out_dir: Path, timeout: float) -> None:
@@ -62,12 +84,14 @@ def fetch_verified(name: str, source: str, sha256: str, out_dir: Path, timeout: 
         gz_path = Path(source).expanduser() / f"{name}.gz"
         if not gz_path.is_file():
             raise DataError(f"no file {gz_path}")
-        decompress_verified(gz_path, out_dir / name, sha256)
+        decompress_verified(gz_path, out_dir / name, name, sha256)
         return
     gz_path = out_dir / f"{name}.gz.part"
+    # gzip never grows a file by more than a few bytes per 16 KB block: the raw size, plus 1%.
+    limit = dataset.max_raw_size(name) * 101 // 100
     try:
-        fetch_url(f"{source.rstrip('/')}/{name}.gz", gz_path, timeout)
-        decompress_verified(gz_path, out_dir / name, sha256)
+        fetch_url(f"{source.rstrip('/')}/{name}.gz", gz_path, timeout, limit)
+        decompress_verified(gz_path, out_dir / name, name, sha256)
     except (urllib.error.URLError, TimeoutError, ConnectionError) as error:
         raise DataError(str(getattr(error, "reason", error))) from error
     finally:
@@ -100,7 +124,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
     cfg = params.load(args.params, params.Download)
 
-    with artifacts.atomic_dir(args.raw) as tmp:
+    with artifacts.outputs() as out:
+        tmp = out.directory(args.raw)
         for name in dataset.RAW_FILES:
             source = fetch_from_first_source(name, cfg, tmp)
             logger.info("%s: verified, from %s", name, source)

@@ -71,28 +71,36 @@ def main(argv: Sequence[str] | None = None) -> None:
     loss = runtime.import_keras().losses.SparseCategoricalCrossentropy()(labels, probabilities)
     metrics = summary_metrics(matrix, per_class, float(loss))
 
-    artifacts.write_json(args.eval_metrics, metrics)
-    artifacts.write_table(
-        args.per_class, per_class.set_axis(pd.Index(dataset.CLASS_NAMES, name="class"))
-    )
     names = np.array(dataset.CLASS_NAMES)
-    artifacts.write_csv(
-        args.confusion, ["actual", "predicted"], zip(names[labels], names[predicted], strict=True)
-    )
-    plots.save(plots.confusion_heatmap(matrix, dataset.CLASS_NAMES), args.confusion_png)
-    plots.save(plots.training_curves(history), args.curves_png)
     shown = slice(0, cfg.samples)
-    plots.save(
-        plots.prediction_grid(images[shown], labels[shown], predicted[shown], dataset.CLASS_NAMES),
-        args.samples_png,
-    )
     confidence = probabilities.max(axis=1)
-    plots.save(
-        plots.misclassified_grid(
-            images, labels, predicted, confidence, dataset.CLASS_NAMES, cfg.samples
-        ),
-        args.misclassified_png,
-    )
+    with artifacts.outputs() as out:
+        artifacts.write_json(out.file(args.eval_metrics), metrics)
+        artifacts.write_table(
+            out.file(args.per_class),
+            per_class.set_axis(pd.Index(dataset.CLASS_NAMES, name="class")),
+        )
+        artifacts.write_csv(
+            out.file(args.confusion),
+            ["actual", "predicted"],
+            zip(names[labels], names[predicted], strict=True),
+        )
+        plots.save(
+            plots.confusion_heatmap(matrix, dataset.CLASS_NAMES), out.file(args.confusion_png)
+        )
+        plots.save(plots.training_curves(history), out.file(args.curves_png))
+        plots.save(
+            plots.prediction_grid(
+                images[shown], labels[shown], predicted[shown], dataset.CLASS_NAMES
+            ),
+            out.file(args.samples_png),
+        )
+        plots.save(
+            plots.misclassified_grid(
+                images, labels, predicted, confidence, dataset.CLASS_NAMES, cfg.samples
+            ),
+            out.file(args.misclassified_png),
+        )
     logger.info(
         "test accuracy %.4f, loss %.4f, macro F1 %.4f on %d images of %s",
         metrics["accuracy"],

@@ -1,18 +1,26 @@
-"""params.yaml: one frozen dataclass per stage section, loaded strictly (no defaults, no extra)."""
+"""params.yaml: one frozen dataclass per stage section, loaded strictly (no defaults, no extra).
+
+The file is parsed by DVC's own YAML parser (YAML 1.2, duplicate keys refused), so a stage runs
+with exactly the values that `dvc.lock` and `dvc params diff` record."""
 
 import dataclasses
+import math
 import re
 import types
 import typing
 from pathlib import Path
 from typing import Literal, TypeVar
 
-import yaml
+from dvc.utils.serialize import YAMLFileCorruptedError, parse_yaml
 
 from stages import dataset
 from stages.errors import ParamsError
 
-_FLOAT_STRING = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
+# YAML 1.1 (PyYAML, older tools) reads these as booleans; YAML 1.2, which DVC reads, as strings.
+_YAML11_BOOLEANS = {"yes": True, "on": True, "y": True, "no": False, "off": False, "n": False}
+# YAML 1.1 reads 1:30 as the base-60 number 90; YAML 1.2 as a string.
+_YAML11_SEXAGESIMAL = re.compile(r"[-+]?\d+(:[0-5]?\d)+")
+MAX_TIMEOUT = 3600
 
 T = TypeVar("T")
 
@@ -51,7 +59,7 @@ class Download:
                 f"sha256.{name}",
                 "64 hex digits",
             )
-        _require(self.timeout > 0, "timeout", "seconds > 0")
+        _require(0 < self.timeout <= MAX_TIMEOUT, "timeout", f"seconds in (0, {MAX_TIMEOUT}]")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -221,13 +229,27 @@ def _convert(value: object, hint: object, key: str) -> object:
     elif hint is type(None) and value is None:
         return None
     elif hint is float and isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
-    elif hint is float and isinstance(value, str) and _FLOAT_STRING.fullmatch(value.strip()):
-        # YAML 1.1 reads `1e-3` (no dot) as a string; it is plainly meant as a number.
+        if not math.isfinite(value):
+            raise ParamsError(f"{key}={value!r}: expected a finite number")
         return float(value)
     elif hint in (int, str, bool) and type(value) is hint:
         return value
-    raise ParamsError(f"{key}={value!r}: expected {_type_name(hint)}")
+    raise ParamsError(f"{key}={value!r}: expected {_type_name(hint)}{_yaml11_hint(value, hint)}")
+
+
+def _yaml11_hint(value: object, hint: object) -> str:
+    """For a string that YAML 1.1 would have read as a boolean or a number: its 1.2 spelling."""
+    if not isinstance(value, str):
+        return ""
+    if hint is bool and value.lower() in _YAML11_BOOLEANS:
+        spelling = str(_YAML11_BOOLEANS[value.lower()]).lower()
+    elif hint in (int, float) and _YAML11_SEXAGESIMAL.fullmatch(value):
+        sign = -1 if value.startswith("-") else 1
+        parts = value.lstrip("+-").split(":")
+        spelling = str(sign * sum(int(d) * 60**i for i, d in enumerate(reversed(parts))))
+    else:
+        return ""
+    return f"; YAML 1.2, which DVC reads, makes {value} a string: write {spelling}"
 
 
 def _build(cls: type, raw: object, section: str) -> object:
@@ -254,22 +276,39 @@ def _build(cls: type, raw: object, section: str) -> object:
         raise ParamsError(f"{key}={value!r}: must be {invalid.allowed}") from None
 
 
+def _yaml_problem(error: BaseException | None) -> str:
+    """ruamel.yaml's complaint in one line, with the line number; the fix for duplicate keys."""
+    problem = getattr(error, "problem", None) or str(error)
+    mark = getattr(error, "problem_mark", None)
+    where = f" at line {mark.line + 1}" if mark is not None else ""
+    if "duplicate key" in problem:
+        return f"{problem.split(' with value')[0]}{where}; keep one: DVC refuses the file"
+    return f"not valid YAML ({problem}{where}); fix the syntax"
+
+
 def _lookup(values: dict, dotted: str) -> object:
     for part in dotted.split("."):
         values = values[part] if isinstance(values, dict) else getattr(values, part)
     return values
 
 
+def read_yaml(path: Path) -> object:
+    """The YAML document at `path`, parsed as DVC parses params files; ParamsError if it cannot
+    be read or parsed."""
+    try:
+        return parse_yaml(Path(path).read_text(encoding="utf-8"), str(path))
+    except OSError as error:
+        raise ParamsError(f"{path}: cannot read ({error.strerror})") from error
+    except UnicodeDecodeError as error:
+        raise ParamsError(f"{path}: not UTF-8 text ({error.reason})") from error
+    except YAMLFileCorruptedError as error:
+        raise ParamsError(f"{path}: {_yaml_problem(error.__cause__)}") from error
+
+
 def load(path: Path, section: type[T]) -> T:
     """Read the section of the params file at `path` named after `section`; raise ParamsError."""
     name = section.__name__.lower()
-    try:
-        with open(path, encoding="utf-8") as f:
-            document = yaml.safe_load(f)
-    except OSError as error:
-        raise ParamsError(f"{path}: cannot read ({error.strerror})") from error
-    except yaml.YAMLError as error:
-        raise ParamsError(f"{path}: not valid YAML ({error})") from error
+    document = read_yaml(path)
     if not isinstance(document, dict) or name not in document:
         raise ParamsError(f"{path}: no `{name}:` section; every stage reads its own section")
     try:

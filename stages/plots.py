@@ -7,8 +7,6 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from stages import artifacts
-
 _RIGHT, _WRONG = "tab:green", "tab:red"
 
 
@@ -94,6 +92,5 @@ def confusion_heatmap(matrix: np.ndarray, class_names: Sequence[str]) -> Figure:
 
 
 def save(fig: Figure, path: Path) -> None:
-    """Write `fig` as a PNG atomically, without the software version: reruns give equal bytes."""
-    with artifacts.atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=100, metadata={"Software": None})
+    """Write `fig` as a PNG without the software version: reruns give equal bytes."""
+    fig.savefig(path, format="png", dpi=100, metadata={"Software": None})

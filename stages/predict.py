@@ -45,9 +45,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     probabilities = model_file.load(args.model).predict(images, verbose=0)
     table = prediction_table(probabilities, labels)
 
-    artifacts.write_table(args.predictions, table, index=False)
     grid = plots.prediction_grid(images, labels, probabilities.argmax(axis=1), dataset.CLASS_NAMES)
-    plots.save(grid, args.predictions_png)
+    with artifacts.outputs() as out:
+        artifacts.write_table(out.file(args.predictions), table, index=False)
+        plots.save(grid, out.file(args.predictions_png))
     with np.printoptions(precision=2, suppress=True):
         logger.info("class probabilities of test images 0..%d:\n%s", cfg.count - 1, probabilities)
     logger.info("predicted: %s", ", ".join(table["predicted"]))

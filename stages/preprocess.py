@@ -109,11 +109,14 @@ def main(argv: Sequence[str] | None = None) -> None:
         "val": (args.val, images[val], labels[val]),
         "test": (args.test, test_images, test_labels),
     }
-    for path, split_images, split_labels in splits.values():
-        dataset.write_split(path, split_images, split_labels)
     split_labels = {name: split[2] for name, split in splits.items()}
-    artifacts.write_json(args.data_metrics, {k: len(v) for k, v in split_labels.items()})
-    artifacts.write_csv(args.class_counts, ["class", *splits], class_counts(split_labels))
+    with artifacts.outputs() as out:
+        for path, split_images, labels_of_split in splits.values():
+            dataset.write_split(out.file(path), split_images, labels_of_split)
+        counts = {k: len(v) for k, v in split_labels.items()}
+        artifacts.write_json(out.file(args.data_metrics), counts)
+        rows = class_counts(split_labels)
+        artifacts.write_csv(out.file(args.class_counts), ["class", *splits], rows)
     logger.info(
         "read %d training and %d test images from %s; wrote %s",
         len(labels),

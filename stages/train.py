@@ -14,7 +14,17 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from stages import artifacts, cli, dataset, distribution, epochs, model_file, params, runtime
+from stages import (
+    artifacts,
+    cli,
+    dataset,
+    distribution,
+    epochs,
+    model_file,
+    network_size,
+    params,
+    runtime,
+)
 from stages.errors import PipelineError
 
 if TYPE_CHECKING:
@@ -257,6 +267,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
     args = parser.parse_args(argv)
     cfg = params.load(args.params, params.Train)
+    network_size.check_fits(cfg, network_size.available_memory())  # before TensorFlow starts
     strategy, chief = distribution.choose_strategy(cfg)  # first: it may configure the devices
 
     runtime.seed_everything(cfg.seed)
@@ -275,10 +286,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     with (
         distribution.lost_workers_reported(),  # outermost: the outputs are cleaned up first
         distribution.output_paths([args.model, args.live], chief) as (model_path, live_path),
-        artifacts.atomic_dir(live_path) as live_dir,
-        artifacts.atomic_path(model_path) as tmp_model,
-        open_live(live_dir) as live,
+        artifacts.outputs() as out,
+        open_live(out.directory(live_path)) as live,
     ):
+        tmp_model = out.file(model_path)
         started = time.perf_counter()
         fit = model.fit(
             x_train,

@@ -1,4 +1,7 @@
 import json
+import os
+import signal
+import subprocess
 
 import pytest
 
@@ -29,7 +32,8 @@ def test_atomic_path_leaves_nothing_when_there_was_no_file(tmp_path):
 
 def test_atomic_path_replaces_on_success_with_shareable_permissions(tmp_path):
     target = tmp_path / "a.txt"
-    artifacts.write_text(target, "new")
+    with artifacts.atomic_path(target) as tmp:
+        artifacts.write_text(tmp, "new")
     assert target.read_text() == "new"
     assert target.stat().st_mode & 0o777 == 0o644
 
@@ -61,3 +65,65 @@ def test_json_is_sorted_and_ends_with_a_newline(tmp_path):
     text = (tmp_path / "m.json").read_text()
     assert text.endswith("}\n") and text.index('"a"') < text.index('"b"')
     assert json.loads(text) == {"a": 0.5, "b": 1}
+
+
+def test_a_stage_replaces_all_of_its_outputs_or_none(tmp_path):
+    table, figure = tmp_path / "predictions.csv", tmp_path / "predictions.png"
+    table.write_text("old table")
+    figure.write_text("old figure")
+    with pytest.raises(Boom), artifacts.outputs() as out:
+        out.file(table).write_text("new table")
+        out.file(figure).write_text("half a new fig")
+        raise Boom  # e.g. the disk filled up while the figure was written
+    assert (table.read_text(), figure.read_text()) == ("old table", "old figure")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["predictions.csv", "predictions.png"]
+
+
+def _a_pid_that_is_gone() -> int:
+    process = subprocess.Popen(["true"])
+    process.wait()
+    return process.pid
+
+
+def test_temporaries_of_a_killed_run_are_removed_by_the_next_one(tmp_path):
+    target = tmp_path / "model.keras"
+    stale = tmp_path / f".model.keras.{_a_pid_that_is_gone()}.x1y2.tmp.keras"
+    stale_dir = tmp_path / f".model.keras.{_a_pid_that_is_gone()}.z3.tmp"
+    live = tmp_path / f".model.keras.{os.getppid()}.w4.tmp.keras"  # its writer still runs
+    other = tmp_path / f".other.keras.{_a_pid_that_is_gone()}.v5.tmp.keras"
+    for path in (stale, live, other):
+        path.write_text("x")
+    stale_dir.mkdir()
+    with artifacts.atomic_path(target) as tmp:
+        tmp.write_text("new")
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        [target.name, live.name, other.name]
+    )
+
+
+def test_ctrl_c_while_outputs_are_renamed_lets_every_rename_finish(tmp_path, monkeypatch):
+    names = ["a.json", "b.json", "c.json"]
+    for name in names:
+        (tmp_path / name).write_text("old")
+    replace = os.replace
+
+    def replace_then_interrupt(source, target):
+        os.kill(os.getpid(), signal.SIGINT)  # held back until every output is in place
+        replace(source, target)
+
+    monkeypatch.setattr(os, "replace", replace_then_interrupt)
+    with pytest.raises(artifacts.InterruptedAfterWriting), artifacts.outputs() as out:
+        for name in names:
+            out.file(tmp_path / name).write_text("new")
+    assert [(tmp_path / name).read_text() for name in names] == ["new"] * 3
+    assert sorted(p.name for p in tmp_path.iterdir()) == names
+
+
+def test_environment_errors_name_the_place_and_the_fix(tmp_path):
+    error = OSError(28, "No space left on device")
+    clear = artifacts.environment_error(error, [tmp_path / "m.json"])
+    assert str(clear) == (
+        f"cannot write {tmp_path}: No space left on device; free some space on that disk, "
+        "then run again"
+    )
+    assert artifacts.environment_error(OSError(2, "No such file"), []) is None

@@ -304,7 +304,7 @@ def test_a_worker_stopped_mid_training_stops_the_others_cleanly(tmp_path, tiny_r
         [command, command], _cluster_envs(2), REPO, tmp_path / "logs", (0, "epoch 2/1000")
     )
     assert chief == 130, chief_log
-    assert chief_log.rstrip().endswith("interrupted: no output was changed")
+    assert chief_log.rstrip().endswith("interrupted: every output is as it was before this run")
     assert other == 2, other_log
     assert (
         other_log.rstrip()

@@ -118,3 +118,41 @@ def test_main_failing_on_the_last_file_leaves_no_raw_directory(tmp_path, tiny_so
     with pytest.raises(DataError, match=dataset.TEST_LABELS):
         _run(tmp_path, {"sources": [str(partial)], "sha256": tiny_source.sha256, "timeout": 5})
     assert sorted(p.name for p in tmp_path.iterdir()) == ["params.yaml", "partial"]
+
+
+def _gzip_of(header_items: int, body: bytes, path) -> None:
+    header = dataset.encode_idx(np.zeros((header_items, 28, 28), np.uint8))[:16]
+    path.write_bytes(gzip.compress(header + body, compresslevel=1))
+
+
+@pytest.mark.parametrize(
+    ("items", "message"),
+    [
+        (2, "decompresses to more than the 1,584 bytes its header declares"),
+        (60_001, r"its header declares \(60001, 28, 28\), expected at most \(60000, 28, 28\)"),
+    ],
+)
+def test_a_decompression_bomb_is_stopped_at_the_size_its_header_declares(
+    tmp_path, monkeypatch, items, message
+):
+    """100 MB of zeros in a 100 KB gzip: reading stops within one chunk of the declared size."""
+    source = tmp_path / "mirror"
+    source.mkdir()
+    _gzip_of(items, bytes(100_000_000), source / f"{dataset.TRAIN_IMAGES}.gz")
+    read = []
+    chunks = download.decompressed_chunks
+    monkeypatch.setattr(
+        download, "decompressed_chunks", lambda p: (read.append(len(c)) or c for c in chunks(p))
+    )
+    with pytest.raises(DataError, match=message):
+        download.fetch_verified(dataset.TRAIN_IMAGES, str(source), "0" * 64, tmp_path, 5)
+    assert sum(read) <= 2 * download._CHUNK  # not the 100 MB
+    assert list(tmp_path.glob("*-ubyte*")) == []
+
+
+def test_a_mirror_serving_more_than_the_real_file_is_cut_off(tmp_path, tiny_source, http_mirror):
+    limit = dataset.max_raw_size(dataset.TRAIN_LABELS) * 101 // 100
+    served = tiny_source.directory / f"{dataset.TRAIN_LABELS}.gz"
+    assert served.stat().st_size < limit  # the tiny file passes; a real-sized one more than 1%
+    with pytest.raises(DataError, match="more than 20 bytes: larger than the real file"):
+        download.fetch_url(f"{http_mirror}{served.name}", tmp_path / "part", 5, limit=20)

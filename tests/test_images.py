@@ -1,6 +1,7 @@
 """User images to Fashion-MNIST's convention, and every way an image file can be bad."""
 
 import io
+import os
 
 import numpy as np
 import pytest
@@ -60,9 +61,19 @@ def test_small_image_is_enlarged():
     assert converted.max() > 200 and (converted > 100).sum() > 100
 
 
-def test_blank_image_gives_a_black_image():
-    blank = images.to_fashion_mnist(Image.new("RGB", (50, 80), (255, 255, 255)))
-    assert not blank.any()
+@pytest.mark.parametrize(
+    ("size", "colour"),
+    [((50, 80), (255, 255, 255)), ((50, 80), (0, 0, 0)), ((1, 10_000), (255,) * 3)],
+)
+def test_a_blank_picture_has_no_garment(size, colour):
+    with pytest.raises(images.ImageError, match="no garment found"):
+        images.to_fashion_mnist(Image.new("RGB", size, colour))
+
+
+def test_a_faint_garment_is_still_found():
+    picture = Image.new("L", (60, 60), 255)
+    picture.paste(200, (20, 10, 40, 50))  # 22% darker than the background
+    assert images.to_fashion_mnist(picture).max() == 255
 
 
 @pytest.mark.parametrize("kind", ["16-bit", "palette", "rgba", "gray-alpha", "jpeg", "cmyk"])
@@ -149,3 +160,21 @@ def test_folders_are_expanded_and_empty_ones_reported(tmp_path):
         ("empty", "folder holds no images"),
         ("gone.png", "no such file or folder"),
     ]
+
+
+def test_a_fifo_is_not_read(tmp_path):
+    fifo = tmp_path / "photo.png"
+    os.mkfifo(fifo)
+    with pytest.raises(ImageError, match="not a regular file"):
+        images.open_image(fifo)  # opening it would block for ever
+
+
+def test_symlinked_folders_are_followed_without_looping(tmp_path):
+    (tmp_path / "real").mkdir()
+    (tmp_path / "real" / "a.png").write_bytes(b"x")
+    (tmp_path / "photos").mkdir()
+    (tmp_path / "photos" / "linked").symlink_to(tmp_path / "real")
+    (tmp_path / "real" / "loop").symlink_to(tmp_path / "real")
+    files, problems = images.find_images([tmp_path / "photos"])
+    assert [f.relative_to(tmp_path).as_posix() for f in files] == ["photos/linked/a.png"]
+    assert problems == []

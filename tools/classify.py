@@ -6,9 +6,11 @@
 Files of any size and colour, or folders of them, are converted to Fashion-MNIST's convention
 (tools.images.to_fashion_mnist) and classified in batches. Prints a table (file, class,
 confidence, top 3) or writes CSV/JSON. An unreadable file is reported and the others are still
-classified; the exit code is then 1 (2 for a missing or unusable model)."""
+classified; the exit code is then 1 (2 for a missing or unusable model, or results that cannot be
+written)."""
 
 import argparse
+import contextlib
 import io
 import json
 import logging
@@ -70,7 +72,7 @@ def render(rows: list[dict], output_format: str) -> str:
         table.to_csv(buffer, index=False)
         return buffer.getvalue()
     table["confidence"] = table["confidence"].map(lambda c: "" if pd.isna(c) else f"{c:.0%}")
-    cells = [COLUMNS, *table.fillna("").astype(str).to_numpy().tolist()]
+    cells = [COLUMNS, *table.astype(object).fillna("").astype(str).to_numpy().tolist()]
     widths = [max(len(row[i]) for row in cells) for i in range(len(COLUMNS))]
     return "".join(
         "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
@@ -95,19 +97,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--batch-size must be at least 1")
 
     model = model_file.load(args.model)
-    files, problems = images.find_images(args.paths)
-    rows = [{"file": str(path), "error": problem} for path, problem in problems]
-    progress = tqdm.tqdm(total=len(files), unit="image", disable=None, file=sys.stderr)
-    for row in classify(files, model, args.batch_size):
-        rows.append(row)
-        progress.update()
-    progress.close()
-
-    text = render(rows, args.format)
-    if args.output:
-        artifacts.write_text(args.output, text)
-    else:
-        sys.stdout.write(text)
+    with contextlib.ExitStack() as stack:
+        # Staged first, so that an unwritable --output stops the run before any work.
+        output = stack.enter_context(artifacts.atomic_path(args.output)) if args.output else None
+        files, problems = images.find_images(args.paths)
+        rows = [{"file": str(path), "error": problem} for path, problem in problems]
+        progress = tqdm.tqdm(total=len(files), unit="image", disable=None, file=sys.stderr)
+        for row in classify(files, model, args.batch_size):
+            rows.append(row)
+            progress.update()
+        progress.close()
+        text = render(rows, args.format)
+        if output:
+            artifacts.write_text(output, text)
+        else:
+            sys.stdout.write(text)
     failed = sum("error" in row for row in rows)
     logger.info("classified %d of %d inputs; %d failed", len(rows) - failed, len(rows), failed)
     return EXIT_SOME_FAILED if failed else 0

@@ -13,9 +13,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-import yaml
-
-from stages import artifacts, cli
+from stages import artifacts, cli, params
 from stages.errors import PipelineError
 
 PRESETS = Path("presets")
@@ -30,8 +28,7 @@ def load_preset(name: str) -> dict:
     if not path.is_file():
         known = ", ".join(sorted(p.stem for p in PRESETS.glob("*.yaml")))
         raise PipelineError(f"no preset {name!r} (known: {known})")
-    with open(path, encoding="utf-8") as f:
-        overrides = yaml.safe_load(f)
+    overrides = params.read_yaml(path)
     if not isinstance(overrides, dict):
         raise PipelineError(f"{path}: expected a mapping of dotted params keys to values")
     return overrides
@@ -132,7 +129,8 @@ def main(argv: Sequence[str] | None = None) -> None:
             "parameters": training["parameters"],
         }
         print(f"{name}: {results[name]}", flush=True)
-    artifacts.write_json(RESULTS, results)
+    with artifacts.atomic_path(RESULTS) as tmp:
+        artifacts.write_json(tmp, results)
     print(results_table(results))
 
 
