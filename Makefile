@@ -74,10 +74,10 @@ remote-s3: setup ## make URL=s3://bucket/path [ENDPOINT=…] the team's default 
 	$(if $(ENDPOINT),$(BIN)/dvc remote modify team endpointurl $(ENDPOINT))
 	@echo "Commit .dvc/config to share the remote. Credentials never go there: README, 'Working as a team'."
 
-push: setup ## send outputs and the run-cache to the default remote (dvc push --run-cache)
+push: setup ## send the outputs to the default remote (dvc push)
 	$(BIN)/python -m tools.remote push
 
-pull: setup ## fetch outputs and the run-cache from the default remote (dvc pull --run-cache)
+pull: setup ## fetch the outputs from the default remote (dvc pull)
 	$(BIN)/python -m tools.remote pull
 
 worker: setup ## this machine's share of multi-worker training (TF_CONFIG set; README "Distributed training")

@@ -82,7 +82,7 @@ def set_param(project: Path, section: str, key: str, value) -> None:
 
 def incremental(project: Path, env: dict, section: str, key: str, first: int) -> float:
     """Median seconds of `dvc repro` after setting `section.key` to a new value each time (a
-    value seen before would be restored from DVC's run-cache)."""
+    value seen before would rerun too: DVC keeps no run-cache for persistent outputs)."""
     values = iter(range(first, first + QUICK_RUNS))
     return median_time(
         [sys.executable, "-m", "dvc", "repro"],

@@ -121,6 +121,19 @@ def test_large_artifacts_are_cached_and_small_results_committed():
             assert path.startswith("metrics/") and options["cache"] is False, (name, path)
 
 
+@pytest.mark.parametrize("name", STAGES)
+def test_every_output_persists_so_that_a_failed_run_keeps_the_last_good_one(name):
+    """DVC deletes the other outputs before running the stage (docs/failure-modes.md)."""
+    stage = PIPELINE["stages"][name]
+    entries = [
+        *(stage.get("outs") or []),
+        *(stage.get("metrics") or []),
+        *(stage.get("plots") or []),
+    ]
+    for entry in entries:
+        assert isinstance(entry, dict) and next(iter(entry.values())).get("persist") is True, entry
+
+
 def test_every_output_is_written_by_exactly_one_stage():
     outputs = [out for stage in PIPELINE["stages"].values() for out in _outputs(stage)]
     assert len(outputs) == len(set(outputs))

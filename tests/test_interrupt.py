@@ -12,7 +12,6 @@ import threading
 import time
 
 import pytest
-import yaml
 
 from stages import dataset
 from tests.conftest import REPO, file_tree, tiny_params, write_yaml
@@ -87,11 +86,47 @@ def test_download_cut_midway_leaves_the_previous_raw_data_or_none(
     assert sorted(p.name for p in data.iterdir()) == (["raw"] if previous else [])
 
 
+def _outputs(repo) -> dict:
+    """Every output of the pipeline and dvc.lock, with their bytes."""
+    tree = {f"data/{k}": v for k, v in file_tree(repo.root / "data").items()}
+    tree |= {f"metrics/{k}": v for k, v in file_tree(repo.root / "metrics").items()}
+    return tree | {"dvc.lock": (repo.root / "dvc.lock").read_bytes()}
+
+
+def _edit_params(repo, old: str, new: str) -> None:
+    path = repo.root / "params.yaml"
+    text = path.read_text()
+    assert old in text
+    path.write_text(text.replace(old, new, 1))
+
+
 @pytest.mark.e2e
-def test_interrupted_dvc_repro_during_training_then_repro_completes(repo):
-    """Ctrl-C in a terminal: SIGINT to `dvc repro` and the stage it runs (one process group)."""
+def test_a_failed_or_interrupted_dvc_repro_keeps_the_last_good_outputs(repo):
+    """DVC deletes a stage's outputs before running it unless they persist: after a params error,
+    a divergence or Ctrl-C, the workspace still holds the last good outputs, byte for byte."""
+    repo.repro()
+    repo.commit("baseline")
+    good = _outputs(repo)
+    failures = {
+        "a NaN learning rate": ("learning_rate: 0.05", "learning_rate: .nan", "expected a finite"),
+        "a YAML 1.1 boolean": ("batch_norm: false", "batch_norm: yes", "write true"),
+        "a divergence": ("learning_rate: 0.05", "learning_rate: 1.0e+30", "training diverged"),
+        "an empty params.yaml": (None, "", "Parameters 'download' are missing"),  # DVC's
+    }
+    for case, (old, new, message) in failures.items():
+        if old is None:
+            (repo.root / "params.yaml").write_text(new)
+        else:
+            _edit_params(repo, old, new)
+        result = repo.attempt(sys.executable, "-m", "dvc", "repro")
+        assert result.returncode != 0, case
+        assert message in result.stdout + result.stderr, (case, result.stderr)
+        assert _outputs(repo) == good, case
+        repo.run("git", "checkout", "params.yaml")
+    assert "Data and pipelines are up to date" in repo.dvc("status")  # nothing to restore
+
+    # Ctrl-C in a terminal: SIGINT to `dvc repro` and the stage it runs (one process group).
     repo.set_params("train", epochs=150)
-    repo.commit("long training")
     process = subprocess.Popen(
         [sys.executable, "-m", "dvc", "repro"],
         cwd=repo.root,
@@ -108,13 +143,51 @@ def test_interrupted_dvc_repro_during_training_then_repro_completes(repo):
         assert line, "".join(output)
     time.sleep(random.Random(0).uniform(0, 0.5))
     os.killpg(process.pid, signal.SIGINT)
-    process.communicate(timeout=60)
+    rest, _ = process.communicate(timeout=60)
     assert process.returncode != 0
-    assert not (repo.root / "data/model/model.keras").exists()
-    assert not list((repo.root / "data").rglob("*.tmp*"))
+    assert "interrupted: every output is as it was before this run" in rest
+    assert _outputs(repo) == good
+    assert not [p for p in repo.root.rglob(".*.tmp*") if ".dvc" not in p.parts]
 
-    stages = repo.repro()
-    assert stages == ["train", "evaluate", "predict"]
+    assert repo.repro() == ["train", "evaluate", "predict"]
     assert "Data and pipelines are up to date" in repo.dvc("status")
-    metrics = yaml.safe_load((repo.root / "metrics/train/metrics.json").read_text())
-    assert metrics["epochs_run"] == 150
+    assert repo.read_json("metrics/train/metrics.json")["epochs_run"] == 150
+
+
+@pytest.mark.slow
+def test_kill_9_leftovers_are_ignored_by_git_and_removed_by_the_next_run(
+    tmp_path, tiny_run, tiny_source
+):
+    """`kill -9` runs no cleanup: the temporary outputs stay until the stage runs again."""
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    (tmp_path / ".gitignore").write_text((REPO / ".gitignore").read_text())
+    document = tiny_params(tiny_source)
+    document["train"]["epochs"] = 40
+    params_path = write_yaml(tmp_path / "params.yaml", document)
+    out = tmp_path / "out"
+    argv = tiny_run.train_argv(out, params_path)
+    rng = random.Random(9)
+    leftovers = set()
+    for _ in range(3):
+        process = subprocess.Popen(argv, cwd=REPO, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 60
+        while not list(out.glob(".model.keras.*.tmp.keras")):  # mid-training
+            assert time.monotonic() < deadline and process.poll() is None
+            time.sleep(0.01)
+        time.sleep(rng.uniform(0, 1.5))
+        process.kill()
+        process.wait()
+        leftovers |= {p.name for p in out.glob(".*.tmp*")}
+    assert leftovers, "no kill left a temporary file: the test proves nothing"
+    status = subprocess.run(
+        ["git", "status", "--porcelain", "--untracked-files=all"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert ".tmp" not in status, status
+
+    subprocess.run(argv, cwd=REPO, check=True, capture_output=True)
+    assert not list(out.rglob(".*.tmp*"))
+    assert sorted(p.name for p in out.iterdir()) == ["live", "model.keras"]

@@ -1,5 +1,5 @@
 """Working as a team through DVC remotes, tested against a real S3 API (moto's server on
-127.0.0.1, with IAM authentication on) and a local directory: push and pull with the run-cache,
+127.0.0.1, with IAM authentication on) and a local directory: push and pull,
 wrong credentials, and CI reusing results (`dvc repro --pull --allow-missing`)."""
 
 import dataclasses
@@ -107,7 +107,7 @@ def clone(team: Repo, root: Path) -> Repo:
 @pytest.fixture(scope="module")
 def team(tmp_path_factory: pytest.TempPathFactory, tiny_source: TinySource, s3: S3Server) -> Repo:
     """The team's repository: S3 as its committed default remote; the pipeline run, committed
-    and pushed with the run-cache."""
+    and pushed."""
     repo = make_repo(tmp_path_factory.mktemp("team") / "project", tiny_source)
     with_credentials(repo, s3, s3.access_key_id, s3.secret_access_key)
     repo.make("remote-s3", URL=f"s3://{BUCKET}/cache", ENDPOINT=s3.endpoint)
@@ -134,7 +134,6 @@ def test_pull_restores_what_was_deleted_and_repro_runs_nothing(team: Repo):
     team.make("pull")
 
     assert file_tree(team.root / "data") == outputs
-    assert any((team.root / ".dvc/cache/runs").rglob("*")), "the run-cache was not pulled"
     assert team.repro() == []
     assert UP_TO_DATE in team.dvc("status")
 

@@ -1,11 +1,11 @@
-"""Share results through the DVC remote: `dvc push --run-cache` / `dvc pull --run-cache`, with
-the fix spelled out when the remote refuses.
+"""Share results through the DVC remote: `dvc push` / `dvc pull`, with the fix spelled out when
+the remote refuses.
 
     python -m tools.remote push [dvc push arguments…]     # make push
     python -m tools.remote pull [dvc pull arguments…]     # make pull
 
-The run-cache travels too, so that a teammate's or CI's `dvc repro` finds every stage that anyone
-already ran with the same code, data and params, and restores its outputs instead of running it.
+A teammate's or CI's `dvc repro` then finds the outputs that dvc.lock records and runs nothing.
+(There is no run-cache to send: DVC keeps none for stages whose outputs persist, as ours do.)
 DVC's own messages for the usual failures ("unexpected error - Forbidden") do not say what to do.
 """
 
@@ -57,8 +57,8 @@ def diagnose(output: str) -> str | None:
 
 
 def sync(direction: str, dvc_arguments: Sequence[str]) -> int:
-    """Run `dvc <direction> --run-cache …`; on failure, add the diagnosis to DVC's own message."""
-    argv = [sys.executable, "-m", "dvc", direction, "--run-cache", *dvc_arguments]
+    """Run `dvc <direction> …`; on failure, add the diagnosis to DVC's own message."""
+    argv = [sys.executable, "-m", "dvc", direction, *dvc_arguments]
     # stdout streams as DVC writes it; stderr is kept to be read, then shown unchanged.
     result = subprocess.run(argv, stderr=subprocess.PIPE, text=True)
     sys.stderr.write(result.stderr)
