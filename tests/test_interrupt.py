@@ -100,7 +100,7 @@ def _edit_params(repo, old: str, new: str) -> None:
     path.write_text(text.replace(old, new, 1))
 
 
-@pytest.mark.e2e
+@pytest.mark.slow
 def test_a_failed_or_interrupted_dvc_repro_keeps_the_last_good_outputs(repo):
     """DVC deletes a stage's outputs before running it unless they persist: after a params error,
     a divergence or Ctrl-C, the workspace still holds the last good outputs, byte for byte."""
