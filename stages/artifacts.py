@@ -44,7 +44,7 @@ def environment_error(error: OSError, where: Iterable[Path]) -> OutputError | No
     fix = _ENVIRONMENT_FIXES.get(error.errno)
     if fix is None:
         return None
-    place = error.filename or ", ".join(sorted({str(p.parent) for p in where})) or "."
+    place = ", ".join(sorted({str(p.parent) for p in where})) or error.filename or "."
     return OutputError(f"cannot write {place}: {error.strerror}; {fix}, then run again")
 
 
@@ -85,6 +85,7 @@ class Outputs:
 
     def __init__(self) -> None:
         self._staged: list[tuple[Path, Path]] = []  # (temporary, final)
+        self._finals: list[Path] = []  # every output asked for, staged or not (yet)
 
     def file(self, path: Path) -> Path:
         """A new empty temporary file to write `path`'s content into. It keeps the suffix:
@@ -105,9 +106,10 @@ class Outputs:
         return Path(name)
 
     def finals(self) -> list[Path]:
-        return [final for _, final in self._staged]
+        return list(self._finals)
 
     def _prepare(self, path: Path) -> None:
+        self._finals.append(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         remove_stale_temporaries(path)
 
