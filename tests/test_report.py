@@ -157,7 +157,7 @@ def _open_offline(page_file: Path, profile: Path, screenshot: Path) -> dict:
         )
         page.screenshot(path=screenshot, full_page=True)
         confusion = page.locator("section", has_text="metrics/confusion.csv").locator(".chart")
-        confusion.hover()
+        confusion.locator("g.mark-rect path").first.hover(force=True)  # a cell of the matrix
         tooltip = page.locator("#vg-tooltip-element")
         tooltip.wait_for(state="visible", timeout=5_000)
         seen["tooltip"] = tooltip.inner_text()

@@ -48,7 +48,14 @@ def diff_rows(diff: dict, with_change: bool) -> list[list[str]]:
         for key, change in changes.items():
             row = [path, key, change.get("old"), change.get("new")]
             rows.append([*row, change.get("diff")] if with_change else row)
-    return [["-" if value is None else str(value) for value in row] for row in rows]
+    return [[format_value(value) for value in row] for row in rows]
+
+
+def format_value(value: object) -> str:
+    """A table cell as DVC prints one: floats to 5 decimals (0.15, not 0.15000000000000002)."""
+    if value is None:
+        return "-"
+    return str(round(value, 5)) if isinstance(value, float) else str(value)
 
 
 def html_table(header: Sequence[str], rows: list[list[str]], empty: str) -> str:
