@@ -210,6 +210,16 @@ def test_the_readme_links_to_pages_and_headings_that_exist():
             assert anchor in map(github_slug, headings), f"README: no heading {target}#{anchor}"
 
 
+def test_every_page_of_the_docs_that_the_code_names_exists():
+    sources = [REPO / name for name in ("Makefile", "params.yaml", "dvc.yaml", ".ci/run")]
+    for package in (*SCRIPT_PACKAGES, "presets", "tests"):
+        sources += sorted((REPO / package).glob("*.*"))
+    named = [(s, page) for s in sources for page in re.findall(r"docs/[\w-]+\.md", s.read_text())]
+    assert named
+    for source, page in named:
+        assert (REPO / page).is_file(), f"{source.relative_to(REPO)} names {page}: no such page"
+
+
 def test_every_flag_of_a_script_or_dvc_named_in_the_docs_exists():
     checked = 0
     for where, words in every_command():
