@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from playwright.sync_api import sync_playwright
 
 from tests.conftest import make_repo
 
@@ -122,12 +123,23 @@ CHROMIUM_FLAGS = [
 ]
 
 
+# For each chart, the box around the marks that draw its data (lines, bars, cells; not the axes
+# nor the legend), in page coordinates: null when no mark has a size, as when no data is drawn.
+MARKS_BOX = """charts => charts.map((chart) => {
+  const boxes = [...chart.querySelectorAll("svg .role-mark")]
+    .map((mark) => mark.getBoundingClientRect()).filter((box) => box.width && box.height);
+  if (!boxes.length) return null;
+  const edge = (side, pick) => pick(...boxes.map((box) => box[side]));
+  return [edge("left", Math.min) + scrollX, edge("top", Math.min) + scrollY,
+          edge("right", Math.max) + scrollX, edge("bottom", Math.max) + scrollY];
+})"""
+
+
 def _open_offline(page_file: Path, profile: Path, screenshot: Path) -> dict:
     """Open `page_file` in headless Chromium, offline; wait until every chart is drawn, hover
     the confusion matrix, save a full-page screenshot. Return what a test checks: the console's
-    errors, the requests that left the file, each chart's box, each image's width, the tooltip."""
-    from playwright.sync_api import sync_playwright
-
+    errors, the requests that left the file, the box of each chart's marks, each image's width,
+    the tooltip."""
     executable = shutil.which(CHROMIUM)
     if executable is None:
         pytest.fail("chromium is not installed: run `make browser` (Debian's chromium package)")
@@ -151,7 +163,7 @@ def _open_offline(page_file: Path, profile: Path, screenshot: Path) -> dict:
         page.goto(page_file.as_uri())
         page.wait_for_selector("body[data-rendered]", timeout=60_000)
         seen["headings"] = page.locator("h3").all_inner_texts()
-        seen["charts"] = [chart.bounding_box() for chart in page.locator(".chart").all()]
+        seen["charts"] = page.eval_on_selector_all(".chart", MARKS_BOX)
         seen["images"] = page.eval_on_selector_all(
             "img", "images => images.map(i => i.naturalWidth)"
         )
@@ -181,9 +193,11 @@ def test_report_page_draws_every_plot_of_both_revisions_offline(branched, report
     assert len(seen["charts"]) == kinds.count("vega") > 0
     assert len(seen["images"]) == kinds.count("image") > 0
     assert all(width > 0 for width in seen["images"])
-    pixels = np.asarray(Image.open(screenshot).convert("L"))
-    for box in seen["charts"]:
-        top, left = int(box["y"]), int(box["x"])
-        area = pixels[top : top + int(box["height"]), left : left + int(box["width"])]
-        assert (area < 200).mean() > 0.02, f"the chart at {box} is blank"
+    pixels = np.asarray(Image.open(screenshot).convert("RGB")).astype(int)
+    for n, box in enumerate(seen["charts"]):
+        assert box is not None, f"chart {n} draws no data"
+        left, top, right, bottom = map(round, box)
+        area = pixels[top:bottom, left:right]
+        coloured = (area.max(axis=2) - area.min(axis=2) > 60).mean()  # the marks, not grey axes
+        assert coloured > 0.003, f"chart {n}: its data area {box} is blank"
     assert "actual" in seen["tooltip"] and "predicted" in seen["tooltip"]
