@@ -1,7 +1,7 @@
 # The two commands of the README, and the targets they build on.
 #   make repro   set up everything, then run the pipeline (dvc repro)
 #   make test    set up everything, then run the test suite
-# Run `make help` for the rest.
+# Run `make help` for the rest: every target has a `##` line, and belongs to one group below.
 
 PYTHON ?= python3
 VENV := .venv
@@ -18,11 +18,27 @@ PRESET ?= cnn
 # make remote-local: where this clone's own remote lives (outside the repository).
 REMOTE_DIR ?= $(HOME)/.cache/dvc-remotes/fashion-mnist
 
-.PHONY: help setup data-source repro test test-slow report preset presets bench lint lock clean \
-	remote-local remote-s3 push pull worker
+.PHONY: help setup data-source browser repro test test-slow report docs preset presets bench lint \
+	lock clean remote-local remote-s3 push pull worker
 
-help: ## list the targets
-	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
+# `make help`'s groups, in its order; a target in none is listed last, under "Ungrouped".
+HELP_GROUPS := Daily use=repro test test-slow report preset presets docs;\
+	Working as a team=remote-local remote-s3 push pull worker;\
+	Maintenance=help setup data-source browser bench lint lock clean
+
+help: ## list the targets, grouped, one line each
+	@awk -F':.*## ' -v groups='$(HELP_GROUPS)' ' \
+		/^[a-z0-9-]+:.*## / { line[$$1] = $$2; order[++n] = $$1 } \
+		END { \
+			count = split(groups, group, ";"); \
+			for (g = 1; g <= count; g++) { \
+				split(group[g], parts, "="); sub(/^ +/, "", parts[1]); printf "%s:\n", parts[1]; \
+				members = split(parts[2], target, " "); \
+				for (t = 1; t <= members; t++) { \
+					printf "  make %-13s %s\n", target[t], line[target[t]]; done[target[t]] = 1 } } \
+			for (i = 1; i <= n; i++) if (!(order[i] in done)) { \
+				if (!other++) print "Ungrouped:"; printf "  make %-13s %s\n", order[i], line[order[i]] } \
+		}' $(MAKEFILE_LIST)
 
 setup: $(VENV)/.installed data-source ## create .venv with the locked dependencies; make sure the data is at hand
 
@@ -47,17 +63,27 @@ data-source: ## without a local copy of Fashion-MNIST, install Debian's package 
 		echo "Fashion-MNIST: no local copy and no apt-get; the download stage will try HTTP"; \
 	fi
 
+# Debian's Chromium, for the test that opens the report page in a real browser (tests/test_report.py).
+browser: ## install Debian's chromium if no chromium is on the PATH (for the browser test)
+	@command -v chromium >/dev/null || { \
+		echo "chromium: not found; installing Debian's chromium package with apt-get"; \
+		$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium; }
+
 repro: setup ## run the pipeline: only the stages whose code, data or params changed
 	$(BIN)/dvc repro
 
-test: setup ## run the test suite (unit tests and a real `dvc repro` on tiny data), not the slow tests
+test: setup browser ## run the tests but the slow ones: units, `dvc repro` on tiny data, docs, a browser
 	$(BIN)/python -m pytest -m "not slow"
 
 test-slow: setup ## run the slow tests: S3 server, DVC queue, distributed training (CI runs them)
 	$(BIN)/python -m pytest -m slow
 
-report: setup ## compare the workspace with BASE (default main): report/report.md, report/plots/
+report: setup ## compare the workspace with BASE (default main): report/index.html offline, report.md
 	$(BIN)/python -m tools.report --base $(BASE) --out report
+
+# NO_MKDOCS_2_WARNING: mkdocs-material's banner about its successor, printed on every build.
+docs: setup ## build the documentation site into site/ with `mkdocs build --strict` (offline)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
 
 preset: setup ## run PRESET (cnn, dense128-adam or mlp-sgd) as a DVC experiment named after it
 	$(BIN)/python -m tools.presets run $(PRESET)
@@ -72,7 +98,7 @@ remote-s3: setup ## make URL=s3://bucket/path [ENDPOINT=…] the team's default 
 	@case "$(URL)" in s3://?*) ;; *) echo "error: name the bucket: make remote-s3 URL=s3://bucket/path" >&2; exit 2;; esac
 	$(BIN)/dvc remote add --default --force team $(URL)
 	$(if $(ENDPOINT),$(BIN)/dvc remote modify team endpointurl $(ENDPOINT))
-	@echo "Commit .dvc/config to share the remote. Credentials never go there: README, 'Working as a team'."
+	@echo "Commit .dvc/config to share the remote. Credentials never go there: docs/team.md."
 
 push: setup ## send the outputs to the default remote (dvc push)
 	$(BIN)/python -m tools.remote push
@@ -80,10 +106,11 @@ push: setup ## send the outputs to the default remote (dvc push)
 pull: setup ## fetch the outputs from the default remote (dvc pull)
 	$(BIN)/python -m tools.remote pull
 
-worker: setup ## this machine's share of multi-worker training (TF_CONFIG set; README "Distributed training")
+worker: setup ## this machine's share of multi-worker training (TF_CONFIG set; docs/team.md)
 	$(BIN)/python -m tools.worker
 
-bench: setup ## measure what users wait for (about 10 minutes, not in the tests): metrics/bench.json
+# repro first: the throughput step of bench.py trains on this checkout's data/prepared/train.npz.
+bench: repro ## measure what users wait for (about 11 minutes, not in the tests): metrics/bench.json
 	$(BIN)/python -m bench.bench
 
 lint: setup ## check formatting and lint with ruff
@@ -100,4 +127,4 @@ lock: ## re-resolve pyproject.toml's pins into requirements.lock, in a throw-awa
 	rm -rf .lock-venv
 
 clean: ## delete the virtual environment and caches (not data/ nor DVC's cache)
-	rm -rf $(VENV) .pytest_cache .ruff_cache dvc_plots report
+	rm -rf $(VENV) .pytest_cache .ruff_cache dvc_plots report site

@@ -3,10 +3,15 @@
 import hashlib
 import json
 import re
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image
+from playwright.sync_api import sync_playwright
 
 from tests.conftest import make_repo
 
@@ -37,25 +42,31 @@ def branched(tmp_path_factory, tiny_source):
     return repo
 
 
-def test_report_has_both_tables_and_every_plot_as_an_image(branched):
+@pytest.fixture(scope="module")
+def report(branched) -> Path:
+    """`python -m tools.report --base main` on the branch: the report directory."""
+    result = _report(branched, "--base", "main", "--out", "report")
+    assert result.returncode == 0, result.stderr
+    return branched.root / "report"
+
+
+def test_report_has_both_tables_and_every_plot_as_an_image(branched, report):
     params_diff = json.loads(branched.dvc("params", "diff", "main", "--json"))
     change = params_diff["params.yaml"]["train.learning_rate"]
     assert (change["old"], change["new"]) == (0.05, 0.2)
     metrics_diff = json.loads(branched.dvc("metrics", "diff", "main", "--json"))
     assert "accuracy" in metrics_diff["metrics/eval.json"]
 
-    result = _report(branched, "--base", "main", "--out", "report")
-    assert result.returncode == 0, result.stderr
-    report = (branched.root / "report/report.md").read_text()
-    assert re.search(r"\| params.yaml +\| train.learning_rate +\| 0.05 +\| 0.2 +\|", report)
-    assert re.search(r"\| metrics/eval.json +\| accuracy ", report)
-    images = re.findall(r"!\[[^]]*\]\((plots/[^)]+)\)", report)
+    markdown = (report / "report.md").read_text()
+    assert re.search(r"\| params.yaml +\| train.learning_rate +\| 0.05 +\| 0.2 +\|", markdown)
+    assert re.search(r"\| metrics/eval.json +\| accuracy ", markdown)
+    images = re.findall(r"!\[[^]]*\]\((plots/[^)]+)\)", markdown)
     for image in images:
-        assert (branched.root / "report" / image).read_bytes()[:4] == b"\x89PNG", image
+        assert (report / image).read_bytes()[:4] == b"\x89PNG", image
     names = " ".join(images)
     for expected in ("Loss", "Accuracy", "metrics_confusion.png", "metrics_curves_main"):
         assert expected in names
-    summary = (branched.root / "report/summary.md").read_text()
+    summary = (report / "summary.md").read_text()
     assert "train.learning_rate" in summary and "![" not in summary
 
 
@@ -97,3 +108,96 @@ def test_experiment_with_a_set_param_shows_in_exp_show_and_leaves_dvc_yaml_alone
     metrics = workspace["data"]["metrics"]["metrics/train/metrics.json"]["data"]
     assert metrics["epochs_run"] == 3
     assert hashlib.sha256((repo.root / "dvc.yaml").read_bytes()).hexdigest() == before
+
+
+# Debian's chromium (`make browser` installs it), with every background connection switched off:
+# the page must draw with no network at all.
+CHROMIUM = "chromium"
+CHROMIUM_FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+# For each chart, the box around the marks that draw its data (lines, bars, cells; not the axes
+# nor the legend), in page coordinates: null when no mark has a size, as when no data is drawn.
+MARKS_BOX = """charts => charts.map((chart) => {
+  const boxes = [...chart.querySelectorAll("svg .role-mark")]
+    .map((mark) => mark.getBoundingClientRect()).filter((box) => box.width && box.height);
+  if (!boxes.length) return null;
+  const edge = (side, pick) => pick(...boxes.map((box) => box[side]));
+  return [edge("left", Math.min) + scrollX, edge("top", Math.min) + scrollY,
+          edge("right", Math.max) + scrollX, edge("bottom", Math.max) + scrollY];
+})"""
+
+
+def _open_offline(page_file: Path, profile: Path, screenshot: Path) -> dict:
+    """Open `page_file` in headless Chromium, offline; wait until every chart is drawn, hover
+    the confusion matrix, save a full-page screenshot. Return what a test checks: the console's
+    errors, the requests that left the file, the box of each chart's marks, each image's width,
+    the tooltip."""
+    executable = shutil.which(CHROMIUM)
+    if executable is None:
+        pytest.fail("chromium is not installed: run `make browser` (Debian's chromium package)")
+    seen = {"errors": [], "requests": []}
+    with sync_playwright() as playwright:
+        context = playwright.chromium.launch_persistent_context(
+            profile,
+            executable_path=executable,
+            headless=True,
+            args=CHROMIUM_FLAGS,
+            offline=True,
+            viewport={"width": 1400, "height": 900},
+        )
+        context.route(
+            re.compile(r"^(?!file:)"),
+            lambda route: (seen["requests"].append(route.request.url), route.abort()),
+        )
+        page = context.new_page()
+        page.on("console", lambda m: m.type == "error" and seen["errors"].append(m.text))
+        page.on("pageerror", lambda error: seen["errors"].append(str(error)))
+        page.goto(page_file.as_uri())
+        page.wait_for_selector("body[data-rendered]", timeout=60_000)
+        seen["headings"] = page.locator("h3").all_inner_texts()
+        seen["charts"] = page.eval_on_selector_all(".chart", MARKS_BOX)
+        seen["images"] = page.eval_on_selector_all(
+            "img", "images => images.map(i => i.naturalWidth)"
+        )
+        page.screenshot(path=screenshot, full_page=True)
+        confusion = page.locator("section", has_text="metrics/confusion.csv").locator(".chart")
+        confusion.locator("g.mark-rect path").first.hover(force=True)  # a cell of the matrix
+        tooltip = page.locator("#vg-tooltip-element")
+        tooltip.wait_for(state="visible", timeout=5_000)
+        seen["tooltip"] = tooltip.inner_text()
+        context.close()
+    return seen
+
+
+def test_report_page_draws_every_plot_of_both_revisions_offline(branched, report, tmp_path):
+    plots = json.loads(branched.dvc("plots", "diff", "main", "--json"))["data"]
+    revisions = {
+        plot_id: sorted(revision for entry in entries for revision in entry["revisions"])
+        for plot_id, entries in plots.items()
+    }
+    assert all(both == ["main", "workspace"] for both in revisions.values())
+    kinds = [entry["type"] for entries in plots.values() for entry in entries]
+    screenshot = tmp_path / "report.png"
+    seen = _open_offline(report / "index.html", tmp_path / "profile", screenshot)
+
+    assert seen["errors"] == [] and seen["requests"] == []
+    assert seen["headings"] == list(plots)
+    assert len(seen["charts"]) == kinds.count("vega") > 0
+    assert len(seen["images"]) == kinds.count("image") > 0
+    assert all(width > 0 for width in seen["images"])
+    pixels = np.asarray(Image.open(screenshot).convert("RGB")).astype(int)
+    for n, box in enumerate(seen["charts"]):
+        assert box is not None, f"chart {n} draws no data"
+        left, top, right, bottom = map(round, box)
+        area = pixels[top:bottom, left:right]
+        coloured = (area.max(axis=2) - area.min(axis=2) > 60).mean()  # the marks, not grey axes
+        assert coloured > 0.003, f"chart {n}: its data area {box} is blank"
+    assert "actual" in seen["tooltip"] and "predicted" in seen["tooltip"]

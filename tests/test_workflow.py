@@ -38,10 +38,11 @@ def test_python_311_with_pip_caching_keyed_on_the_lock():
     assert setup["cache-dependency-path"] == "requirements.lock"
 
 
-def test_tests_then_repro_pulling_from_a_remote_when_one_exists_then_the_report():
+def test_tests_docs_then_repro_pulling_from_a_remote_when_one_exists_then_the_report():
     names = [s.get("name") for s in _steps() if "run" in s]
-    assert names == ["Test", "Reproduce", "Share", "Report"]
+    assert names == ["Test", "Docs", "Reproduce", "Share", "Report"]
     assert _step("Test")["run"].strip() == "make test"
+    assert _step("Docs")["run"].strip() == "make docs"
     assert "dvc repro --pull --allow-missing" in _step("Reproduce")["run"]
     report = _step("Report")["run"]
     assert 'make report BASE="$BASE"' in report and '>> "$GITHUB_STEP_SUMMARY"' in report

@@ -29,7 +29,7 @@ DIAGNOSES = (
     (
         r"no remote specified",
         "no DVC remote is configured: run `make remote-local` (a directory on this machine) or "
-        "`make remote-s3 URL=s3://bucket/path` (README, 'Working as a team')",
+        "`make remote-s3 URL=s3://bucket/path` (docs/team.md)",
     ),
     (
         r"Forbidden|AccessDenied|InvalidAccessKeyId|SignatureDoesNotMatch|\b403\b",

@@ -3,8 +3,9 @@ metrics that changed, as Markdown tables, and every plot of both revisions, rend
 
     python -m tools.report --base main --out report      (or: make report BASE=main)
 
-Writes <out>/report.md (tables and images), <out>/summary.md (tables only, for a CI job summary)
-and <out>/plots/*.png. Fails, naming the fix, when the base revision is not in the clone or when
+Writes <out>/report.md (tables and images), <out>/summary.md (tables only, for a CI job summary),
+<out>/plots/*.png and <out>/index.html (one interactive page that works offline, drawn by
+tools.report_page). Fails, naming the fix, when the base revision is not in the clone or when
 DVC cannot load a metrics or plots file (which `dvc metrics diff` reports with exit code 0)."""
 
 import argparse
@@ -20,6 +21,7 @@ import vl_convert
 
 from stages import artifacts, cli
 from stages.errors import PipelineError
+from tools import report_page
 
 WORKSPACE = "workspace"
 
@@ -111,6 +113,32 @@ def markdown_report(
     return "\n".join(lines)
 
 
+def load_plots(base: str, out_dir: Path) -> dict:
+    """`dvc plots diff base --json`'s plots, their images written under `out_dir`."""
+    plots = json.loads(dvc("plots", "diff", base, "--json", "-o", str(out_dir)))
+    if plots.get("errors"):
+        raise PipelineError(f"`dvc plots diff {base}` could not load: {plots['errors']}")
+    return plots["data"]
+
+
+def write_report(out_dir: Path, base: str, tables: dict[str, str], diffs: dict[str, dict]) -> int:
+    """Write report.md, summary.md, plots/ and index.html into `out_dir`; return the plot count.
+    `tables` and `diffs` hold DVC's params and metrics diffs as Markdown and as JSON."""
+    plots = load_plots(base, out_dir / "dvc")
+    rendered = render_plots(plots, out_dir / "plots")
+    page = report_page.render_page(
+        base, diffs["params"], diffs["metrics"], plots, vl_convert.javascript_bundle()
+    )
+    (out_dir / "index.html").write_text(page, encoding="utf-8")
+    shutil.rmtree(out_dir / "dvc")
+    params_md, metrics_md = tables["params"], tables["metrics"]
+    (out_dir / "report.md").write_text(
+        markdown_report(base, params_md, metrics_md, rendered, "plots")
+    )
+    (out_dir / "summary.md").write_text(markdown_report(base, params_md, metrics_md, None, ""))
+    return len(rendered)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--base", required=True, help="git revision to compare with, e.g. main")
@@ -118,23 +146,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     check_revision(args.base)
-    params_md = dvc("params", "diff", args.base, "--md")
-    metrics_md = dvc("metrics", "diff", args.base, "--md")
+    tables = {kind: dvc(kind, "diff", args.base, "--md") for kind in ("params", "metrics")}
+    diffs = {kind: json.loads(dvc(kind, "diff", args.base, "--json")) for kind in tables}
     with artifacts.atomic_dir(args.out) as tmp:
-        plots_json = json.loads(dvc("plots", "diff", args.base, "--json", "-o", str(tmp / "dvc")))
-        if plots_json.get("errors"):
-            raise PipelineError(
-                f"`dvc plots diff {args.base}` could not load: {plots_json['errors']}"
-            )
-        plots = render_plots(plots_json["data"], tmp / "plots")
-        shutil.rmtree(tmp / "dvc", ignore_errors=True)
-        (tmp / "report.md").write_text(
-            markdown_report(args.base, params_md, metrics_md, plots, "plots")
-        )
-        (tmp / "summary.md").write_text(
-            markdown_report(args.base, params_md, metrics_md, None, "")
-        )
-    print(f"wrote {args.out / 'report.md'} ({len(plots)} plots) and {args.out / 'summary.md'}")
+        count = write_report(tmp, args.base, tables, diffs)
+    print(f"wrote {args.out}: report.md and index.html ({count} plots each), summary.md")
 
 
 if __name__ == "__main__":
