@@ -32,7 +32,7 @@ _EXAMPLE = (
     'TF_CONFIG=\'{"cluster": {"worker": ["host1:12345", "host2:12345"]}, '
     '"task": {"type": "worker", "index": 0}}\''
 )
-_FIX = f'set it on every machine, e.g. {_EXAMPLE} (README, "Distributed training")'
+_FIX = f'set it on every machine, e.g. {_EXAMPLE} (docs/team.md, "Distributed training")'
 
 
 def read_tf_config(environ: Mapping[str, str]) -> dict:
