@@ -247,8 +247,9 @@ def make_repo(root: Path, source: TinySource) -> Repo:
     repo.root.mkdir()
     for name in ("dvc.yaml", "params.yaml", ".gitignore"):
         shutil.copy(REPO / name, repo.root / name)
-    # With its date, so that the Makefile finds the virtual environment up to date with it.
-    shutil.copy2(REPO / "requirements.lock", repo.root / "requirements.lock")
+    # With their dates (copytree copies them), so that the Makefile finds the virtual
+    # environment up to date with the locks.
+    shutil.copytree(REPO / "requirements", repo.root / "requirements")
     for package in ("stages", "tools"):
         shutil.copytree(
             REPO / package, repo.root / package, ignore=shutil.ignore_patterns("__pycache__")

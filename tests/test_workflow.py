@@ -15,8 +15,8 @@ def _workflow() -> dict:
 
 
 def _steps() -> list[dict]:
-    (job,) = _workflow()["jobs"].values()
-    return job["steps"]
+    """The steps of the job that tests, reproduces and reports."""
+    return _workflow()["jobs"]["reproduce"]["steps"]
 
 
 def _step(uses_or_name: str) -> dict:
@@ -35,12 +35,13 @@ def test_checkout_fetches_the_base_revision():
 def test_python_311_with_pip_caching_keyed_on_the_lock():
     setup = _step("actions/setup-python@v5")["with"]
     assert (setup["python-version"], setup["cache"]) == ("3.11", "pip")
-    assert setup["cache-dependency-path"] == "requirements.lock"
+    assert setup["cache-dependency-path"] == "requirements/*.lock"
 
 
 def test_tests_docs_then_repro_pulling_from_a_remote_when_one_exists_then_the_report():
     names = [s.get("name") for s in _steps() if "run" in s]
-    assert names == ["Test", "Docs", "Reproduce", "Share", "Report"]
+    assert names == ["Lint", "Test", "Docs", "Reproduce", "Share", "Report"]
+    assert _step("Lint")["run"].strip() == "make lint"
     assert _step("Test")["run"].strip() == "make test"
     assert _step("Docs")["run"].strip() == "make docs"
     assert "dvc repro --pull --allow-missing" in _step("Reproduce")["run"]
@@ -54,7 +55,7 @@ def test_main_pushes_its_results_to_the_remote_with_credentials_from_secrets():
     share = _step("Share")
     assert share["if"] == "github.event_name == 'push' && github.ref == 'refs/heads/main'"
     assert "make push" in share["run"]
-    (job,) = _workflow()["jobs"].values()
+    job = _workflow()["jobs"]["reproduce"]
     for variable in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
         assert job["env"][variable] == f"${{{{ secrets.{variable} }}}}"
 
@@ -73,3 +74,22 @@ def test_every_run_script_is_valid_bash():
                 ["bash", "-n"], input=step["run"], capture_output=True, text=True
             )
             assert result.returncode == 0, (step.get("name"), result.stderr)
+
+
+def test_a_pull_request_gets_one_report_comment_updated_on_each_push():
+    workflow = _workflow()
+    assert workflow["permissions"] == {"contents": "read"}
+    comment = workflow["jobs"]["comment"]
+    assert comment["if"] == "github.event_name == 'pull_request'"
+    assert comment["needs"] == "reproduce"
+    assert comment["permissions"] == {"pull-requests": "write"}  # this job alone
+    assert "permissions" not in workflow["jobs"]["reproduce"]
+    download, sticky = comment["steps"]
+    assert download["uses"] == "actions/download-artifact@v4"
+    assert download["with"] == {"name": "pipeline-report", "path": "report"}
+    upload = _step("actions/upload-artifact@v4")
+    assert upload["with"]["name"] == download["with"]["name"]
+    # The same header finds the earlier comment, which is edited instead of duplicated.
+    assert sticky["uses"] == "marocchino/sticky-pull-request-comment@v2"
+    assert sticky["with"] == {"header": "pipeline-report", "path": "report/summary.md"}
+    assert "report/summary.md" in _step("Report")["run"]
