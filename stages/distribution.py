@@ -19,7 +19,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from stages import params, runtime
+from stages import keras_fixes, params, runtime
 from stages.errors import PipelineError
 
 if TYPE_CHECKING:
@@ -114,7 +114,7 @@ def choose_strategy(cfg: params.Train) -> tuple[tf.distribute.Strategy, bool]:
         # `dvc repro` would train on: give SIGTERM back to the handler it had (stages/cli.py's).
         signal.signal(signal.SIGTERM, signal.getsignal(signal.SIGTERM))
         logger.info("%s, in the cluster %s", config["task"], config["cluster"])
-    _patch_keras()
+    keras_fixes.apply()
     replicas = strategy.num_replicas_in_sync
     if cfg.batch_size < replicas:
         raise PipelineError(
@@ -124,7 +124,7 @@ def choose_strategy(cfg: params.Train) -> tuple[tf.distribute.Strategy, bool]:
     if cfg.batch_size % replicas:
         logger.warning(
             "train.batch_size=%d does not split evenly over %d replicas: each replica's mean "
-            "loss weighs the same, so the results move further from none's (README)",
+            "loss weighs the same, so the results move further from none's (docs/team.md)",
             cfg.batch_size,
             replicas,
         )
@@ -135,43 +135,6 @@ def choose_strategy(cfg: params.Train) -> tuple[tf.distribute.Strategy, bool]:
         ", ".join(strategy.extended.worker_devices),
     )
     return strategy, config is None or is_chief(config)
-
-
-def _patch_keras() -> None:
-    """Work around the two places where Keras 3.15's `fit` fails under tf.distribute, so that
-    training itself stays Keras' own. (1) Keras all-reduces the whole first batch of each `fit`
-    and `evaluate` only to learn its shapes, which MultiWorkerMirroredStrategy refuses ("Attempt
-    to convert a value (PerReplica…)", keras-team/keras#20585) and MirroredStrategy too when the
-    batch splits unevenly ("Inputs to operation AddN must have the same size and shape",
-    keras-team/keras#19246): take the first replica's part instead. (2) Across workers, each
-    step's logged scalars are averaged with `axis=0`, which a scalar lacks ("Invalid reduction
-    dimension 0", tensorflow/tensorflow#72388): average them with `axis=None`. Only the
-    distributed modes patch; tests/test_distribution.py's runs of both fail if Keras changes."""
-    from keras.src import tree
-    from keras.src.backend.tensorflow import trainer
-
-    if getattr(trainer.reduce_per_replica, "patched", False):
-        return
-    reduce_per_replica = trainer.reduce_per_replica
-    symbolic_build = trainer.TensorFlowTrainer._maybe_symbolic_build
-
-    def reduce_scalars(values, strategy, reduction):
-        if reduction in ("auto", "mean") and trainer._collective_all_reduce_multi_worker(strategy):
-            return tree.map_structure(lambda v: strategy.reduce("MEAN", v, axis=None), values)
-        return reduce_per_replica(values, strategy, reduction)
-
-    def build_on_local_batch(self, iterator=None, data_batch=None):
-        if iterator is not None and self._distribute_strategy is not None:
-            for _, _, batches in iterator:  # as Keras reads its first batch
-                batch = next(batches)
-                break
-            local = self.distribute_strategy.experimental_local_results
-            data_batch, iterator = tree.map_structure(lambda v: local(v)[0], batch), None
-        return symbolic_build(self, iterator=iterator, data_batch=data_batch)
-
-    reduce_scalars.patched = True
-    trainer.reduce_per_replica = reduce_scalars
-    trainer.TensorFlowTrainer._maybe_symbolic_build = build_on_local_batch
 
 
 @contextlib.contextmanager

@@ -1,0 +1,52 @@
+"""The Keras workarounds of stages/keras_fixes.py: gated on the Keras version, and still needed.
+The slow test fails once Keras fixes the bug: then delete the workaround and the test."""
+
+import subprocess
+import sys
+
+import pytest
+
+from stages import keras_fixes
+from tests.conftest import REPO
+
+# MirroredStrategy over 3 logical CPU devices, a batch of 16 (6 + 5 + 5), plain Keras `fit`.
+UNEVEN_FIT = """
+import numpy as np
+import tensorflow as tf
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 3)
+import keras
+from stages import keras_fixes
+if "--fixed" in sys.argv:
+    keras_fixes.apply()
+strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1", "/cpu:2"])
+with strategy.scope():
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
+    model.compile("sgd", "mse")
+model.fit(np.ones((32, 4), "float32"), np.ones((32, 2), "float32"), batch_size=16, verbose=0)
+print("trained")
+"""
+
+
+def test_applied_only_to_the_keras_versions_it_was_written_for():
+    assert keras_fixes.applies_to("3.15.1")
+    assert not keras_fixes.applies_to("3.16.0") and not keras_fixes.applies_to("3.1.5")
+
+
+@pytest.mark.slow
+def test_keras_still_fails_an_uneven_distributed_batch_without_the_workaround():
+    """keras-team/keras#19246: if this fails, Keras is fixed: delete the workaround."""
+    runs = {
+        fixed: subprocess.run(
+            [sys.executable, "-c", f"import sys\n{UNEVEN_FIT}", *(["--fixed"] if fixed else [])],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            env={"TF_CPP_MIN_LOG_LEVEL": "3", "PATH": "/usr/bin:/bin"},
+        )
+        for fixed in (False, True)
+    }
+    assert runs[True].returncode == 0 and "trained" in runs[True].stdout, runs[True].stderr
+    assert runs[False].returncode != 0, "Keras trains an uneven batch now: drop the workaround"
+    assert "must have the same size and shape" in runs[False].stderr
