@@ -77,9 +77,24 @@ def test_stage_runs_its_module(name):
 @pytest.mark.parametrize("name", STAGES)
 def test_stage_depends_on_its_own_params_section_only(name):
     assert PIPELINE["stages"][name]["params"] == [name]
-    source = (REPO / "stages" / f"{name}.py").read_text()
-    loads = re.findall(r"params\.load\(args\.params, params\.(\w+)\)", source)
-    assert [section.lower() for section in loads] == [name]
+    assert [section.lower() for section in _sections_loaded(REPO / "stages" / f"{name}.py")] == [
+        name
+    ]
+
+
+def _sections_loaded(module: Path) -> list[str]:
+    """The dataclass names X of every `params.load(…, params.X)` call in `module`."""
+    return [
+        node.args[1].attr
+        for node in ast.walk(ast.parse(module.read_text()))
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr == "load"
+        and isinstance(node.func.value, ast.Name)
+        and node.func.value.id == "params"
+        and len(node.args) == 2
+        and isinstance(node.args[1], ast.Attribute)
+    ]
 
 
 @pytest.mark.parametrize("name", STAGES)
