@@ -84,6 +84,13 @@ def tiny_raw(tmp_path: Path, tiny_source: TinySource) -> Path:
 REPO = Path(__file__).resolve().parents[1]
 
 
+def load_pipeline() -> dict:
+    """dvc.yaml with its `${vars}` filled in, as DVC reads it."""
+    text = (REPO / "dvc.yaml").read_text()
+    variables = {k: v for block in yaml.safe_load(text)["vars"] for k, v in block.items()}
+    return yaml.safe_load(re.sub(r"\$\{(\w+)\}", lambda m: variables[m[1]], text))
+
+
 def committed_params() -> dict:
     with open(REPO / "params.yaml", encoding="utf-8") as f:
         return yaml.safe_load(f)
@@ -111,21 +118,41 @@ class TinyRun:
 
     root: Path
 
-    def __getattr__(self, name: str) -> Path:
-        files = {
-            "params": "params.yaml",
-            "raw": "raw",
-            "train": "prepared/train.npz",
-            "val": "prepared/val.npz",
-            "test": "prepared/test.npz",
-            "model": "model/model.keras",
-            "live": "live",
-            "history": "live/plots/metrics",
-            "train_metrics": "live/metrics.json",
-        }
-        if name not in files:
-            raise AttributeError(name)
-        return self.root / files[name]
+    @property
+    def params(self) -> Path:
+        return self.root / "params.yaml"
+
+    @property
+    def raw(self) -> Path:
+        return self.root / "raw"
+
+    @property
+    def train(self) -> Path:
+        return self.root / "prepared/train.npz"
+
+    @property
+    def val(self) -> Path:
+        return self.root / "prepared/val.npz"
+
+    @property
+    def test(self) -> Path:
+        return self.root / "prepared/test.npz"
+
+    @property
+    def model(self) -> Path:
+        return self.root / "model/model.keras"
+
+    @property
+    def live(self) -> Path:
+        return self.root / "live"
+
+    @property
+    def history(self) -> Path:
+        return self.live / "plots/metrics"
+
+    @property
+    def train_metrics(self) -> Path:
+        return self.live / "metrics.json"
 
     def train_argv(self, out: Path, params: Path) -> list[str]:
         """`python -m stages.train` on the tiny splits with `params`, writing into `out`."""

@@ -23,8 +23,7 @@ import pytest
 
 from stages import dataset, distribution, epochs, model_file, params, train
 from stages.errors import PipelineError
-from tests.conftest import REPO, file_tree, free_ports, tiny_params, write_yaml
-from tests.test_dvc_contract import PIPELINE
+from tests.conftest import REPO, file_tree, free_ports, load_pipeline, tiny_params, write_yaml
 from tools import worker
 
 # Measured: mirrored (2 logical CPU devices) and multi_worker (2 processes) against none on the
@@ -254,7 +253,7 @@ def test_two_workers_train_together_and_only_the_chief_writes(tmp_path, tiny_run
     document = tiny_params(tiny_source)
     document["train"]["distribution"] = "multi_worker"
     project = _dvc_project(tmp_path / "project", document)
-    stage = PIPELINE["stages"]["train"]
+    stage = load_pipeline()["stages"]["train"]
     for dep, split in zip(stage["deps"][:2], (tiny_run.train, tiny_run.val), strict=True):
         (project / dep).parent.mkdir(parents=True, exist_ok=True)
         (project / dep).write_bytes(split.read_bytes())
@@ -327,7 +326,7 @@ def project(tmp_path, tiny_source, monkeypatch) -> Path:
 
 def test_worker_runs_the_train_command_of_dvc_yaml(project):
     command, deps = worker.stage_command(project)
-    assert command == [sys.executable, *shlex.split(PIPELINE["stages"]["train"]["cmd"])[1:]]
+    assert command == [sys.executable, *shlex.split(load_pipeline()["stages"]["train"]["cmd"])[1:]]
     assert deps[:2] == [project / "data/prepared/train.npz", project / "data/prepared/val.npz"]
 
 

@@ -1,26 +1,18 @@
 """dvc.yaml against the code: every stage's code, params, inputs and outputs are declared, once."""
 
 import ast
-import re
 import shlex
 from pathlib import Path
 
 import pytest
-import yaml
 
 from stages import epochs
-from tests.conftest import REPO
+from tests.conftest import REPO, load_pipeline
 
 STAGES = ["download", "preprocess", "train", "evaluate", "predict"]
 
 
-def _load_pipeline() -> dict:
-    text = (REPO / "dvc.yaml").read_text()
-    variables = {k: v for block in yaml.safe_load(text)["vars"] for k, v in block.items()}
-    return yaml.safe_load(re.sub(r"\$\{(\w+)\}", lambda m: variables[m[1]], text))
-
-
-PIPELINE = _load_pipeline()
+PIPELINE = load_pipeline()
 
 
 def _paths(entries) -> list[str]:
