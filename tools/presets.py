@@ -8,13 +8,12 @@ experiments, and a results table measured from real runs.
 import argparse
 import json
 import re
-import subprocess
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from stages import artifacts, cli, params
 from stages.errors import PipelineError
+from tools import commands
 
 PRESETS = Path("presets")
 RESULTS = Path("metrics/presets.json")
@@ -65,22 +64,15 @@ def run_experiment(name: str, temp: bool) -> str:
         *(["--temp"] if temp else []),
         *set_arguments(load_preset(name)),
     ]
-    process = subprocess.run([sys.executable, "-m", "dvc", *argv], capture_output=True, text=True)
-    if process.returncode != 0:
-        raise PipelineError(f"`dvc {' '.join(argv)}` failed:\n{process.stdout}{process.stderr}")
-    return process.stdout + process.stderr
+    result = commands.attempt(commands.dvc_argv(*argv))
+    if result.returncode != 0:
+        raise commands.CommandError(commands.dvc_argv(*argv), result)
+    return result.stdout + result.stderr
 
 
 def experiment_metrics(name: str) -> dict:
     """The metrics of the experiment `name`, from `dvc exp show --json`."""
-    shown = json.loads(
-        subprocess.run(
-            [sys.executable, "-m", "dvc", "exp", "show", "--json"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
-    )
+    shown = json.loads(commands.dvc("exp", "show", "--json"))
     for commit in shown:
         for branch in commit.get("experiments") or []:
             for exp in branch["revs"]:

@@ -11,11 +11,11 @@ DVC's own messages for the usual failures ("unexpected error - Forbidden") do no
 
 import argparse
 import re
-import subprocess
 import sys
 from collections.abc import Sequence
 
 from stages import cli
+from tools import commands
 
 CREDENTIALS_FIX = (
     "give DVC credentials that the remote accepts: the environment variables "
@@ -58,9 +58,8 @@ def diagnose(output: str) -> str | None:
 
 def sync(direction: str, dvc_arguments: Sequence[str]) -> int:
     """Run `dvc <direction> …`; on failure, add the diagnosis to DVC's own message."""
-    argv = [sys.executable, "-m", "dvc", direction, *dvc_arguments]
     # stdout streams as DVC writes it; stderr is kept to be read, then shown unchanged.
-    result = subprocess.run(argv, stderr=subprocess.PIPE, text=True)
+    result = commands.attempt(commands.dvc_argv(direction, *dvc_arguments), capture_stdout=False)
     sys.stderr.write(result.stderr)
     if result.returncode == 0:
         return 0

@@ -12,8 +12,6 @@ import argparse
 import json
 import re
 import shutil
-import subprocess
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -21,32 +19,25 @@ import vl_convert
 
 from stages import artifacts, cli
 from stages.errors import PipelineError
-from tools import report_page
+from tools import commands, report_page
 
 WORKSPACE = "workspace"
 
 
-def run(*argv: str) -> str:
-    """Run a command; return its stdout, or raise PipelineError with its stderr."""
-    result = subprocess.run(argv, capture_output=True, text=True)
-    if result.returncode != 0:
-        raise PipelineError(f"`{' '.join(argv)}` failed:\n{result.stderr.strip()}")
-    return result.stdout
-
-
 def dvc(*argv: str) -> str:
-    """Run DVC; raise PipelineError if it could not load a file, which it reports but exits 0."""
-    result = subprocess.run([sys.executable, "-m", "dvc", *argv], capture_output=True, text=True)
+    """Run DVC; raise PipelineError also if it could not load a file, which it reports but exits
+    0 for."""
+    result = commands.attempt(commands.dvc_argv(*argv))
     output = result.stdout + result.stderr
     if result.returncode != 0 or re.search(r"failed to load|unable to read", output, re.I):
-        raise PipelineError(f"`dvc {' '.join(argv)}`:\n{output.strip()}")
+        raise commands.CommandError(commands.dvc_argv(*argv), result)
     return result.stdout
 
 
 def check_revision(base: str) -> None:
     """Raise PipelineError unless `base` names a commit of this clone."""
     try:
-        run("git", "rev-parse", "--verify", "--quiet", f"{base}^{{commit}}")
+        commands.git("rev-parse", "--verify", "--quiet", f"{base}^{{commit}}")
     except PipelineError:
         raise PipelineError(
             f"base revision {base!r} is not in this clone (a shallow clone?): fetch it, e.g. "

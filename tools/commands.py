@@ -1,0 +1,65 @@
+"""DVC and git as subprocesses, one way for every tool: the command's output, or a PipelineError
+that shows the command and what it said."""
+
+import subprocess
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from stages.errors import PipelineError
+
+
+class CommandError(PipelineError):
+    """A command exited non-zero; the message holds the command and its output."""
+
+    def __init__(self, argv: Sequence[str], result: subprocess.CompletedProcess) -> None:
+        output = "".join(part for part in (result.stdout, result.stderr) if part).strip()
+        super().__init__(f"`{shown(argv)}` failed (exit {result.returncode}):\n{output}")
+        self.result = result
+
+
+def dvc_argv(*args: str) -> list[str]:
+    """DVC as this Python runs it: the same environment, whatever the PATH says."""
+    return [sys.executable, "-m", "dvc", *args]
+
+
+def shown(argv: Sequence[str]) -> str:
+    """`argv` as a person would type it: `dvc …` for DVC run through this Python."""
+    if list(argv[:3]) == [sys.executable, "-m", "dvc"]:
+        argv = ["dvc", *argv[3:]]
+    return " ".join(argv)
+
+
+def attempt(
+    argv: Sequence[str],
+    *,
+    cwd: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    capture_stdout: bool = True,
+) -> subprocess.CompletedProcess:
+    """Run `argv` and return what happened, whatever its exit code. stderr is always kept; stdout
+    too, unless `capture_stdout` is false (then it streams to ours, as a progress bar should)."""
+    return subprocess.run(
+        list(argv),
+        cwd=cwd,
+        env=None if env is None else dict(env),
+        stdout=subprocess.PIPE if capture_stdout else None,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def run(argv: Sequence[str], **options) -> str:
+    """Run `argv`; its stdout, or CommandError if it exits non-zero."""
+    result = attempt(argv, **options)
+    if result.returncode != 0:
+        raise CommandError(argv, result)
+    return result.stdout
+
+
+def dvc(*args: str, **options) -> str:
+    return run(dvc_argv(*args), **options)
+
+
+def git(*args: str, **options) -> str:
+    return run(["git", *args], **options)
