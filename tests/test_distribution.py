@@ -276,7 +276,7 @@ def test_two_workers_train_together_and_only_the_chief_writes(tmp_path, tiny_run
     after = {k: v for k, v in file_tree(project).items() if not k.startswith(".dvc/tmp/")}
     assert {k: v for k, v in after.items() if k in before} == before
     history_dir = next(iter(stage["plots"][0]))
-    written = {stage["outs"][0], next(iter(stage["metrics"][0]))}
+    written = {next(iter(stage["outs"][0])), next(iter(stage["metrics"][0]))}
     written |= {f"{history_dir}/{name}" for name in epochs.FILES.values()}
     assert set(after) - set(before) == written
     assert list(scratch.iterdir()) == []  # the non-chief's temporary directory is gone
