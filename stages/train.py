@@ -257,6 +257,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
     args = parser.parse_args(argv)
     cfg = params.load(args.params, params.Train)
+    runtime.set_numerics(cfg.numerics)  # before TensorFlow loads
     strategy, chief = distribution.choose_strategy(cfg)  # first: it may configure the devices
 
     runtime.seed_everything(cfg.seed)
@@ -296,7 +297,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         live.summary.update(summary)
         if not cfg.checkpoint.enabled:
             model.save(tmp_model)
-        model_file.finalize(tmp_model, dataset.CLASS_NAMES)
+        model_file.finalize(tmp_model, dataset.CLASS_NAMES, cfg.numerics)
     if not chief:
         logger.info("trained in %.1f s in step with the chief, which wrote the model", seconds)
         return

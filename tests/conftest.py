@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 import yaml
 
-from stages import dataset
+from stages import dataset, runtime
 
 TRAIN_PER_CLASS = 20
 TEST_PER_CLASS = 5
@@ -82,6 +82,12 @@ def tiny_raw(tmp_path: Path, tiny_source: TinySource) -> Path:
 
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Tests train and load models in this process too: in the committed numerics mode, which
+    # TensorFlow must see before any test loads it (stages/runtime.py).
+    runtime.set_numerics(committed_params()["train"]["numerics"])
 
 
 def committed_params() -> dict:
