@@ -18,8 +18,8 @@ PRESET ?= cnn
 # make remote-local: where this clone's own remote lives (outside the repository).
 REMOTE_DIR ?= $(HOME)/.cache/dvc-remotes/fashion-mnist
 
-.PHONY: help setup data-source repro test test-slow report preset presets bench lint lock clean \
-	remote-local remote-s3 push pull worker
+.PHONY: help setup data-source qemu repro test test-slow report preset presets bench lint lock \
+	clean remote-local remote-s3 push pull worker
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -47,13 +47,26 @@ data-source: ## without a local copy of Fashion-MNIST, install Debian's package 
 		echo "Fashion-MNIST: no local copy and no apt-get; the download stage will try HTTP"; \
 	fi
 
+qemu: ## on x86-64, install Debian's qemu-user if qemu-x86_64 is missing: tests emulate other CPUs
+	@if [ "$$(uname -m)" != x86_64 ]; then \
+		echo "qemu: not an x86-64 machine; the emulated-CPU tests are skipped"; \
+	elif command -v qemu-x86_64 >/dev/null; then \
+		echo "qemu: qemu-x86_64 found"; \
+	elif command -v apt-get >/dev/null; then \
+		echo "qemu: qemu-x86_64 missing; installing Debian's qemu-user"; \
+		$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq qemu-user; \
+	else \
+		echo "qemu: qemu-x86_64 missing and no apt-get; install QEMU's user mode by hand" >&2; \
+		exit 1; \
+	fi
+
 repro: setup ## run the pipeline: only the stages whose code, data or params changed
 	$(BIN)/dvc repro
 
 test: setup ## run the test suite (unit tests and a real `dvc repro` on tiny data), not the slow tests
 	$(BIN)/python -m pytest -m "not slow"
 
-test-slow: setup ## run the slow tests: S3 server, DVC queue, distributed training (CI runs them)
+test-slow: setup qemu ## run the slow tests: S3, DVC queue, distributed training, emulated CPUs
 	$(BIN)/python -m pytest -m slow
 
 report: setup ## compare the workspace with BASE (default main): report/report.md, report/plots/

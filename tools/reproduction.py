@@ -55,7 +55,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if limit is None:
         changed = changed_files(args.paths)
         if changed:
-            logger.error("not reproduced byte for byte (`git diff` shows how): %s", changed)
+            logger.error(
+                "not reproduced byte for byte: %s differ from the commit (`git diff` shows how); "
+                "after changing code or params, commit what `dvc repro` wrote",
+                ", ".join(changed),
+            )
             return 1
         logger.info("reproduced byte for byte: %s", ", ".join(args.paths))
         return 0
