@@ -18,13 +18,13 @@ PRESET ?= cnn
 # make remote-local: where this clone's own remote lives (outside the repository).
 REMOTE_DIR ?= $(HOME)/.cache/dvc-remotes/fashion-mnist
 
-.PHONY: help setup setup-dev hooks data-source browser repro test test-slow report docs preset presets bench lint \
-	lock clean remote-local remote-s3 push pull worker
+.PHONY: help setup setup-dev hooks data-source browser qemu repro test test-slow report docs \
+	preset presets bench lint lock clean remote-local remote-s3 push pull worker
 
 # `make help`'s groups, in its order; a target in none is listed last, under "Ungrouped".
 HELP_GROUPS := Daily use=repro test test-slow report preset presets docs;\
 	Working as a team=remote-local remote-s3 push pull worker;\
-	Maintenance=help setup setup-dev data-source browser bench lint hooks lock clean
+	Maintenance=help setup setup-dev data-source browser qemu bench lint hooks lock clean
 
 help: ## list the targets, grouped, one line each
 	@awk -F':.*## ' -v groups='$(HELP_GROUPS)' ' \
@@ -82,13 +82,27 @@ browser: ## install Debian's chromium if no chromium is on the PATH (for the bro
 		echo "chromium: not found; installing Debian's chromium package with apt-get"; \
 		$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium; }
 
+# QEMU's user mode, for the tests that train on emulated CPUs (tests/test_numerics.py).
+qemu: ## on x86-64, install Debian's qemu-user if qemu-x86_64 is missing: tests emulate other CPUs
+	@if [ "$$(uname -m)" != x86_64 ]; then \
+		echo "qemu: not an x86-64 machine; the emulated-CPU tests are skipped"; \
+	elif command -v qemu-x86_64 >/dev/null; then \
+		echo "qemu: qemu-x86_64 found"; \
+	elif command -v apt-get >/dev/null; then \
+		echo "qemu: qemu-x86_64 missing; installing Debian's qemu-user"; \
+		$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq qemu-user; \
+	else \
+		echo "qemu: qemu-x86_64 missing and no apt-get; install QEMU's user mode by hand" >&2; \
+		exit 1; \
+	fi
+
 repro: setup ## run the pipeline: only the stages whose code, data or params changed
 	$(BIN)/dvc repro
 
 test: setup-dev browser ## run the tests but the slow ones: units, `dvc repro` on tiny data, docs, a browser
 	$(BIN)/python -m pytest -m "not slow"
 
-test-slow: setup-dev ## run the slow tests: S3 server, DVC queue, distributed training (CI runs them)
+test-slow: setup-dev qemu ## run the slow tests: S3, DVC queue, distributed training, emulated CPUs
 	$(BIN)/python -m pytest -m slow
 
 report: setup ## compare the workspace with BASE (default main): report/index.html offline, report.md

@@ -1,7 +1,8 @@
 """The saved model's contract: a Keras `.keras` file that takes uint8 images (n, 28, 28), outputs
-one probability per class, and carries the names of those classes in a `fashion_mnist.json`
-member of its zip archive, so that the names travel with the weights. Loaded in Keras' safe mode
-(no arbitrary code), and checked."""
+one probability per class, and carries the names of those classes and the numerics mode it was
+trained in (`train.numerics`) in a `fashion_mnist.json` member of its zip archive, so that they
+travel with the weights. Loaded in Keras' safe mode (no arbitrary code), in its numerics mode,
+and checked."""
 
 from __future__ import annotations
 
@@ -22,12 +23,12 @@ _FIXED_DATE = "1980-01-01@00:00:00"  # Keras' format; the real date would change
 _FIX = "run `dvc repro train`"
 
 
-def finalize(path: Path, class_names: Sequence[str]) -> None:
+def finalize(path: Path, class_names: Sequence[str], numerics: str) -> None:
     """Rewrite a `.keras` file that Keras has just written so that it carries the class names and
-    its bytes depend on the model alone: the zip entries get a fixed timestamp, Keras'
-    `date_saved` a fixed value (loading reads neither) and the shared-object ids small numbers,
-    so retraining with the same params on the same machine gives the same file, and `dvc repro`
-    the same dvc.lock."""
+    the numerics mode, and its bytes depend on the model alone: the zip entries get a fixed
+    timestamp, Keras' `date_saved` a fixed value (loading reads neither) and the shared-object
+    ids small numbers, so retraining with the same params gives the same file, and `dvc repro`
+    the same dvc.lock (docs/reproducibility.md says on which CPUs)."""
     with zipfile.ZipFile(path) as archive:
         members = {name: archive.read(name) for name in sorted(archive.namelist())}
     metadata = json.loads(members["metadata.json"])
@@ -35,7 +36,8 @@ def finalize(path: Path, class_names: Sequence[str]) -> None:
     members["metadata.json"] = json.dumps(metadata).encode()
     config = json.loads(members["config.json"])
     members["config.json"] = json.dumps(_renumber_shared_objects(config, {})).encode()
-    members[MEMBER] = json.dumps({"class_names": list(class_names)}, indent=2).encode()
+    facts = {"class_names": list(class_names), "numerics": numerics}
+    members[MEMBER] = json.dumps(facts, indent=2).encode()
     with zipfile.ZipFile(path, "w") as archive:
         for name, data in members.items():
             info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
@@ -59,25 +61,44 @@ def _renumber_shared_objects(node: object, numbers: dict) -> object:
     return node
 
 
-def read_class_names(path: Path) -> list[str]:
-    """The class names stored in a model file by `finalize`."""
+def _read_member(path: Path) -> dict:
     try:
         with zipfile.ZipFile(path) as archive:
-            names = json.loads(archive.read(MEMBER))["class_names"]
+            facts = json.loads(archive.read(MEMBER))
     except KeyError:
         raise DataError(
             f"{path}: carries no class names (not saved by the train stage); {_FIX}"
         ) from None
     except (zipfile.BadZipFile, OSError, ValueError) as error:
         raise DataError(f"{path}: not a loadable Keras model ({error}); {_FIX}") from error
+    if not isinstance(facts, dict):
+        raise DataError(f"{path}: its {MEMBER} is not a JSON object; {_FIX}")
+    return facts
+
+
+def read_class_names(path: Path) -> list[str]:
+    """The class names stored in a model file by `finalize`."""
+    names = _read_member(path).get("class_names")
     if not (isinstance(names, list) and all(isinstance(n, str) for n in names)):
         raise DataError(f"{path}: its {MEMBER} holds no list of class names; {_FIX}")
     return names
 
 
+def read_numerics(path: Path) -> str:
+    """The numerics mode stored in a model file by `finalize`: the one to compute with it in."""
+    numerics = _read_member(path).get("numerics")
+    if numerics not in runtime.NUMERICS_ENV:
+        raise DataError(
+            f"{path}: its {MEMBER} names no numerics mode ({', '.join(runtime.NUMERICS_ENV)}), "
+            f"found {numerics!r}; {_FIX}"
+        )
+    return numerics
+
+
 def load(path: Path) -> keras.Model:
-    """Load a model saved by the train stage and check its interface against this pipeline's:
-    uint8 input (n, 28, 28), one output per class, the same class names in the same order."""
+    """Load a model saved by the train stage, in the numerics mode it was trained in (before
+    TensorFlow loads), and check its interface against this pipeline's: uint8 input
+    (n, 28, 28), one output per class, the same class names in the same order."""
     if not path.is_file():
         raise DataError(f"{path}: missing; {_FIX}")
     names = read_class_names(path)
@@ -86,6 +107,7 @@ def load(path: Path) -> keras.Model:
             f"{path}: predicts the classes {names}, but this pipeline's are "
             f"{list(dataset.CLASS_NAMES)}; {_FIX}"
         )
+    runtime.set_numerics(read_numerics(path))
     keras = runtime.import_keras()
     try:
         model = keras.models.load_model(path, safe_mode=True)

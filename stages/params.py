@@ -146,6 +146,7 @@ class Train:
     early_stopping: EarlyStopping
     checkpoint: Checkpoint
     seed: int
+    numerics: Literal["portable", "fastest"]
 
     def __post_init__(self) -> None:
         _require(len(self.conv_filters) > 0, "conv_filters", "at least one block")

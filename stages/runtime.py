@@ -1,13 +1,85 @@
-"""TensorFlow and Keras for the stages that use them: a quiet lazy import, deterministic seeding.
+"""TensorFlow and Keras for the stages that use them: the numerics mode, a quiet lazy import,
+deterministic seeding.
 
-The import is lazy so that `download`, `preprocess` and every `--help` start without TensorFlow."""
+The import is lazy so that `download`, `preprocess` and every `--help` start without TensorFlow,
+and so that the numerics mode, which TensorFlow reads from the environment, is set before it."""
 
 import contextlib
+import logging
 import os
+import platform
 import sys
 import tempfile
 from collections.abc import Iterator
 from types import ModuleType
+
+from stages.errors import PipelineError
+
+logger = logging.getLogger(__name__)
+
+# The environment each `train.numerics` mode gives TensorFlow (None: unset). TensorFlow and
+# oneDNN read it once, when they load. portable: oneDNN's own kernels on every CPU
+# (TensorFlow turns them on by itself only on CPUs with AVX512_VNNI, BF16 or AMX), and no
+# instruction set beyond AVX2: the same kernels, so the same float rounding, on every x86-64 CPU
+# with AVX2. fastest: TensorFlow's defaults, which pick both by CPU (docs/reproducibility.md).
+NUMERICS_ENV = {
+    "portable": {"TF_ENABLE_ONEDNN_OPTS": "1", "ONEDNN_MAX_CPU_ISA": "AVX2"},
+    "fastest": {"TF_ENABLE_ONEDNN_OPTS": None, "ONEDNN_MAX_CPU_ISA": None},
+}
+
+
+def cpu_has(feature: str) -> bool:
+    """Whether the CPU has an instruction set extension, e.g. "AVX2", "AVX512F"."""
+    # NumPy asks the CPU itself (CPUID), so an emulated CPU answers for itself: /proc/cpuinfo
+    # shows the host's flags under QEMU's user mode. np.show_runtime() reads the same table.
+    from numpy._core._multiarray_umath import __cpu_features__
+
+    return __cpu_features__.get(feature, False)
+
+
+def portable_here(mode: str) -> str | None:
+    """None if numerics `mode` gives the same bytes here as on any x86-64 CPU with AVX2;
+    otherwise why not."""
+    if mode != "portable":
+        return f"train.numerics={mode} picks kernels and instruction sets by CPU"
+    if platform.machine().lower() not in ("x86_64", "amd64"):
+        return f"this CPU is {platform.machine()}, not x86-64"
+    if not cpu_has("AVX2"):
+        return "this x86-64 CPU lacks AVX2"
+    return None
+
+
+def set_numerics(mode: str) -> None:
+    """Give TensorFlow the environment of numerics `mode` (NUMERICS_ENV) before it loads; raise
+    PipelineError if it has already loaded with another."""
+    wanted = NUMERICS_ENV[mode]
+    found = {name: os.environ.get(name) for name in wanted}
+    if found != wanted and "tensorflow" in sys.modules:
+        raise PipelineError(
+            f"train.numerics={mode} needs {_spell(wanted)} before TensorFlow loads, but it was "
+            f"loaded with {_spell(found)}; run the stage in a new process"
+        )
+    if found != wanted:
+        for name, value in wanted.items():
+            if found[name] not in (None, value):
+                logger.warning("%s=%s ignored: train.numerics=%s", name, found[name], mode)
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+    if mode == "portable" and (reason := portable_here(mode)):
+        logger.warning(
+            "train.numerics=portable: %s, so results differ from those of x86-64 CPUs with AVX2 "
+            "(they stay the same run after run here)",
+            reason,
+        )
+
+
+def _spell(environment: dict[str, str | None]) -> str:
+    return " ".join(
+        f"{name}={value}" if value is not None else f"{name} unset"
+        for name, value in environment.items()
+    )
 
 
 @contextlib.contextmanager

@@ -268,6 +268,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
     cfg = params.load(args.params, params.Train)
     network_size.check_fits(cfg, network_size.available_memory())  # before TensorFlow starts
+    runtime.set_numerics(cfg.numerics)  # before TensorFlow loads
     strategy, chief = distribution.choose_strategy(cfg)  # first: it may configure the devices
 
     runtime.seed_everything(cfg.seed)
@@ -307,7 +308,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         live.summary.update(summary)
         if not cfg.checkpoint.enabled:
             model.save(tmp_model)
-        model_file.finalize(tmp_model, dataset.CLASS_NAMES)
+        model_file.finalize(tmp_model, dataset.CLASS_NAMES, cfg.numerics)
     if not chief:
         logger.info("trained in %.1f s in step with the chief, which wrote the model", seconds)
         return

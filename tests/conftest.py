@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 import yaml
 
-from stages import dataset
+from stages import dataset, runtime
 
 TRAIN_PER_CLASS = 20
 TEST_PER_CLASS = 5
@@ -89,6 +89,12 @@ def load_pipeline() -> dict:
     text = (REPO / "dvc.yaml").read_text()
     variables = {k: v for block in yaml.safe_load(text)["vars"] for k, v in block.items()}
     return yaml.safe_load(re.sub(r"\$\{(\w+)\}", lambda m: variables[m[1]], text))
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Tests train and load models in this process too: in the committed numerics mode, which
+    # TensorFlow must see before any test loads it (stages/runtime.py).
+    runtime.set_numerics(committed_params()["train"]["numerics"])
 
 
 def committed_params() -> dict:

@@ -19,6 +19,18 @@ def test_model_without_class_names_is_refused(tmp_path, tiny_run):
         model_file.load(tmp_path / "m.keras")
 
 
+def test_trained_model_carries_its_numerics_mode(tiny_run):
+    assert model_file.read_numerics(tiny_run.model) == "portable"
+
+
+@pytest.mark.parametrize("numerics", [None, "exact"])
+def test_model_without_a_known_numerics_mode_is_refused(tmp_path, tiny_run, numerics):
+    facts = {"class_names": list(dataset.CLASS_NAMES), "numerics": numerics}
+    rewrite_model_member(tiny_run.model, tmp_path / "m.keras", json.dumps(facts))
+    with pytest.raises(DataError, match=f"names no numerics mode .* found {numerics!r}; run"):
+        model_file.load(tmp_path / "m.keras")
+
+
 def test_model_with_other_class_names_is_refused(tmp_path, tiny_run):
     names = list(dataset.CLASS_NAMES)
     names[0], names[1] = names[1], names[0]
@@ -44,7 +56,7 @@ def test_model_of_another_interface_is_refused(tmp_path):
     inputs = keras.Input(shape=(28, 28), dtype="float32")
     model = keras.Model(inputs, keras.layers.Dense(10)(keras.layers.Flatten()(inputs)))
     model.save(tmp_path / "float.keras")
-    model_file.finalize(tmp_path / "float.keras", dataset.CLASS_NAMES)
+    model_file.finalize(tmp_path / "float.keras", dataset.CLASS_NAMES, "portable")
     with pytest.raises(DataError, match="'float32'.* expected .*'uint8'"):
         model_file.load(tmp_path / "float.keras")
 

@@ -29,6 +29,10 @@ def test_committed_training_runs_on_one_device():
     assert (train.distribution, train.cpu_replicas) == ("none", 2)
 
 
+def test_committed_training_computes_the_same_bytes_on_every_x86_64_cpu():
+    assert params.load(REPO / "params.yaml", params.Train).numerics == "portable"
+
+
 def test_params_yaml_has_exactly_the_stage_sections():
     assert set(committed_params()) == {s.__name__.lower() for s in params.SECTIONS}
 
@@ -80,6 +84,18 @@ BAD_VALUES = [
     (params.Train, "train.distribution", None, "=None: expected one of none, mirrored, multi_w"),
     (params.Train, "train.cpu_replicas", 0, "train.cpu_replicas=0: must be a device count ≥ 1"),
     (params.Train, "train.cpu_replicas", 2.0, "train.cpu_replicas=2.0: expected int"),
+    (
+        params.Train,
+        "train.numerics",
+        "exact",
+        "train.numerics='exact': expected one of portable, f",
+    ),
+    (
+        params.Train,
+        "train.numerics",
+        None,
+        "train.numerics=None: expected one of portable, fastest",
+    ),
     (params.Preprocess, "preprocess.val_size", 0, "preprocess.val_size=0: must be a count ≥ 1"),
     (params.Preprocess, "preprocess.val_size", 1.0, "preprocess.val_size=1.0: must be"),
     (params.Preprocess, "preprocess.val_strategy", "tail", "preprocess.val_strategy='tail'"),

@@ -40,7 +40,7 @@ def test_python_311_with_pip_caching_keyed_on_the_lock():
 
 def test_tests_docs_then_repro_pulling_from_a_remote_when_one_exists_then_the_report():
     names = [s.get("name") for s in _steps() if "run" in s]
-    assert names == ["Lint", "Test", "Docs", "Reproduce", "Share", "Report"]
+    assert names == ["Lint", "Test", "Docs", "Reproduce", "Report", "Compare", "Share"]
     assert _step("Lint")["run"].strip() == "make lint"
     assert _step("Test")["run"].strip() == "make test"
     assert _step("Docs")["run"].strip() == "make docs"
@@ -49,6 +49,13 @@ def test_tests_docs_then_repro_pulling_from_a_remote_when_one_exists_then_the_re
     assert 'make report BASE="$BASE"' in report and '>> "$GITHUB_STEP_SUMMARY"' in report
     upload = _step("actions/upload-artifact@v4")
     assert upload["with"]["path"] == "report/" and upload["if"] == "always()"
+
+
+def test_the_reproduction_is_compared_with_the_commit_as_in_ci_before_it_is_shared():
+    compare = _step("Compare")["run"].strip()
+    check = "-m tools.reproduction --eval-metrics metrics/eval.json dvc.lock metrics"
+    assert compare == f".venv/bin/python {check}"
+    assert f"python {check}" in (REPO / ".ci/run").read_text()
 
 
 def test_main_pushes_its_results_to_the_remote_with_credentials_from_secrets():
