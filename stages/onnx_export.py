@@ -104,7 +104,7 @@ def check_parity(keras_probabilities: np.ndarray, onnx_probabilities: np.ndarray
         raise PipelineError(
             f"the ONNX export differs from the Keras model on the validation images: "
             f"{len(other)} get another class, max |Δprobability| {gap:.2g} "
-            f"(allowed {MAX_PROBABILITY_GAP:g}); the model is not written (docs/models.md)"
+            f"(allowed {MAX_PROBABILITY_GAP:g}); the model is not written (docs/own-images.md)"
         )
     return gap
 

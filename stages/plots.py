@@ -22,6 +22,7 @@ def new_figure(width: float, height: float) -> Figure:
 
     return Figure(figsize=(width, height), layout="constrained")
 
+
 _RIGHT, _WRONG = "tab:green", "tab:red"
 
 

@@ -4,6 +4,7 @@ it with ONNX Runtime alone."""
 import dataclasses
 import json
 import re
+import shutil
 import subprocess
 import sys
 
@@ -125,7 +126,7 @@ def test_a_gap_to_keras_stops_the_export_in_one_line():
     assert str(error.value) == (
         "the ONNX export differs from the Keras model on the validation images: 0 get another "
         "class, max |Δprobability| 2e-05 (allowed 1e-05); the model is not written "
-        "(docs/models.md)"
+        "(docs/own-images.md)"
     )
     with pytest.raises(PipelineError, match="1 get another class"):
         onnx_export.check_parity(keras_probabilities, np.array([[0.4, 0.6], [0.3, 0.7]]))
@@ -274,3 +275,53 @@ def test_evaluate_predict_and_classify_import_neither_tensorflow_nor_keras(
     imported = {line.split("|")[-1].strip().split(".")[0] for line in timings if "|" in line}
     assert "onnxruntime" in imported and "numpy" in imported  # the listing is read right
     assert not imported & {"tensorflow", "keras", "tf2onnx"}
+
+
+# Run in another process, natively or on an emulated CPU: the probabilities' SHA-256.
+PROBABILITIES = """
+import hashlib, sys
+from pathlib import Path
+from stages import dataset, onnx_model
+images, _ = dataset.read_split(Path(sys.argv[2]))
+classifier = onnx_model.load(Path(sys.argv[1]))
+print(hashlib.sha256(classifier.predict(images, batch_size=16).tobytes()).hexdigest())
+"""
+
+
+def _has_avx512() -> bool:
+    from numpy._core._multiarray_umath import __cpu_features__  # CPUID, as NumPy reads it
+
+    return __cpu_features__.get("AVX512F", False)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not shutil.which("qemu-x86_64"), reason="needs Debian's qemu-user")
+@pytest.mark.skipif(not _has_avx512(), reason="natively without AVX-512 it would prove nothing")
+def test_onnx_runtime_gives_the_same_bits_on_an_emulated_cpu_without_avx512(
+    tmp_path, tiny_run, tiny_source
+):
+    """A CNN, the case where ONNX Runtime's layout optimisation picks blocks by vector width:
+    native (AVX-512 here) and an emulated Haswell (AVX2) give the same probabilities, bit for
+    bit, with the pipeline's session options (docs/reproducibility.md)."""
+    document = tiny_params(tiny_source)
+    document["train"].update(
+        architecture="cnn", conv_filters=[4, 8], hidden_units=[16], batch_norm=True, epochs=1
+    )
+    train.main(
+        [
+            f"--train={tiny_run.train}",
+            f"--val={tiny_run.val}",
+            f"--model={tmp_path / 'model.keras'}",
+            f"--onnx={tmp_path / 'model.onnx'}",
+            f"--live={tmp_path / 'live'}",
+            f"--params={write_yaml(tmp_path / 'params.yaml', document)}",
+        ]
+    )
+    argv = [sys.executable, "-c", PROBABILITIES, str(tmp_path / "model.onnx"), str(tiny_run.test)]
+    hashes = {
+        cpu: subprocess.run(
+            prefix + argv, cwd=REPO, capture_output=True, text=True, check=True, timeout=600
+        ).stdout
+        for cpu, prefix in [("native", []), ("Haswell-v4", ["qemu-x86_64", "-cpu", "Haswell-v4"])]
+    }
+    assert hashes["native"] == hashes["Haswell-v4"] != ""
