@@ -50,7 +50,10 @@ def canonicalise(proto: onnx.ModelProto) -> onnx.ModelProto:
     proto = onnx.ModelProto.FromString(proto.SerializeToString())  # a copy
     graph = proto.graph
     if len(graph.input) != 1 or len(graph.output) != 1:
-        raise PipelineError(f"the ONNX export has {len(graph.input)} inputs, expected one")
+        raise PipelineError(
+            f"the ONNX export has {len(graph.input)} inputs and {len(graph.output)} outputs, "
+            "expected one of each"
+        )
     names = {graph.input[0].name: onnx_model.INPUT, graph.output[0].name: onnx_model.OUTPUT}
     initializers = {tensor.name: tensor for tensor in graph.initializer}
     used = []  # the initializers, in order of first use
