@@ -1,5 +1,6 @@
-"""predict stage: classify the first `predict.count` test images, as the reference script does, and
-write their class probabilities and a captioned picture of them."""
+"""predict stage: classify the first `predict.count` test images with the shipped model (ONNX, run
+by ONNX Runtime), as the reference script does, and write their class probabilities and a
+captioned picture of them."""
 
 import argparse
 import logging
@@ -9,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from stages import artifacts, cli, dataset, model_file, params, plots
+from stages import artifacts, cli, dataset, onnx_model, params, plots
 from stages.errors import DataError
 
 logger = logging.getLogger(__name__)
@@ -31,7 +32,7 @@ def prediction_table(probabilities: np.ndarray, actual: np.ndarray) -> pd.DataFr
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--test", type=Path, required=True, help="test split .npz")
-    parser.add_argument("--model", type=Path, required=True, help="model .keras")
+    parser.add_argument("--model", type=Path, required=True, help="model .onnx")
     parser.add_argument("--predictions", type=Path, required=True, help="output: table .csv")
     parser.add_argument("--predictions-png", type=Path, required=True, help="output: images .png")
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
@@ -42,7 +43,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     if cfg.count > len(images):
         raise DataError(f"predict.count={cfg.count}, but the test split has {len(images)} images")
     images, labels = images[: cfg.count], labels[: cfg.count]
-    probabilities = model_file.load(args.model).predict(images, verbose=0)
+    probabilities = onnx_model.load(args.model).predict(images, batch_size=len(images))
     table = prediction_table(probabilities, labels)
 
     grid = plots.prediction_grid(images, labels, probabilities.argmax(axis=1), dataset.CLASS_NAMES)

@@ -1,10 +1,11 @@
 """train stage: build the network that params.yaml describes, fit it on the training split with the
-validation split monitored, and write the model and, through dvclive, the per-epoch metrics and a
-summary of the training."""
+validation split monitored, and write the model (Keras' `.keras`, and the ONNX file that the later
+stages run) and, through dvclive, the per-epoch metrics and a summary of the training."""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import time
 from collections.abc import Sequence
@@ -22,6 +23,7 @@ from stages import (
     epochs,
     model_file,
     network_size,
+    onnx_export,
     params,
     runtime,
 )
@@ -77,6 +79,30 @@ def build_model(cfg: params.Train) -> keras.Model:
         x
     )
     return keras.Model(inputs, outputs, name=f"fashion_mnist_{cfg.architecture}")
+
+
+def inference_model(trained: keras.Model, cfg: params.Train) -> keras.Model:
+    """The network of `cfg` without its training-only layers (augmentation), holding the weights
+    of `trained`: what is exported. Random layers have no ONNX form, and at inference they pass
+    images through unchanged; dropout is kept (Keras exports it as the identity)."""
+    plain = dataclasses.replace(
+        cfg, augment=params.Augment(translation=0.0, horizontal_flip=False)
+    )
+    model = build_model(plain)
+    for layer in model.layers:
+        if layer.weights:
+            layer.set_weights(trained.get_layer(layer.name).get_weights())
+    return model
+
+
+def write_onnx(keras_path: Path, onnx_path: Path, cfg: params.Train, images: np.ndarray) -> float:
+    """Export the model saved at `keras_path` to `onnx_path`, checked on `images` against it
+    (stages/onnx_export.py); return the largest |Δprobability|."""
+    trained = model_file.load(keras_path)
+    metadata = (dataset.CLASS_NAMES, dataclasses.asdict(cfg))
+    return onnx_export.export(
+        inference_model(trained, cfg), trained, onnx_path, metadata, images, cfg.batch_size
+    )
 
 
 def _normalise_and_activate(x: keras.KerasTensor, cfg: params.Train, name: str):
@@ -263,6 +289,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--train", type=Path, required=True, help="training split .npz")
     parser.add_argument("--val", type=Path, required=True, help="validation split .npz")
     parser.add_argument("--model", type=Path, required=True, help="output: model .keras")
+    parser.add_argument("--onnx", type=Path, required=True, help="output: model .onnx")
     parser.add_argument("--live", type=Path, required=True, help="output: dvclive directory")
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
     args = parser.parse_args(argv)
@@ -286,11 +313,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     with (
         distribution.lost_workers_reported(),  # outermost: the outputs are cleaned up first
-        distribution.output_paths([args.model, args.live], chief) as (model_path, live_path),
+        distribution.output_paths([args.model, args.onnx, args.live], chief) as paths,
         artifacts.outputs() as out,
-        open_live(out.directory(live_path)) as live,
+        open_live(out.directory(paths[2])) as live,
     ):
-        tmp_model = out.file(model_path)
+        tmp_model, tmp_onnx = out.file(paths[0]), out.file(paths[1])
         started = time.perf_counter()
         fit = model.fit(
             x_train,
@@ -309,14 +336,18 @@ def main(argv: Sequence[str] | None = None) -> None:
         if not cfg.checkpoint.enabled:
             model.save(tmp_model)
         model_file.finalize(tmp_model, dataset.CLASS_NAMES, cfg.numerics)
+        gap = write_onnx(tmp_model, tmp_onnx, cfg, x_val)
     if not chief:
         logger.info("trained in %.1f s in step with the chief, which wrote the model", seconds)
         return
     logger.info(
-        "wrote %s (epoch %d of %d) and %s in %.1f s; final val_accuracy %.4f",
+        "wrote %s (epoch %d of %d), %s (max |Δp| vs Keras %.1g on the validation images) and "
+        "%s in %.1f s; final val_accuracy %.4f",
         args.model,
         summary["saved_epoch"],
         summary["epochs_run"],
+        args.onnx,
+        gap,
         args.live,
         seconds,
         history["val_accuracy"].iloc[-1],

@@ -160,6 +160,10 @@ class TinyRun:
     def train_metrics(self) -> Path:
         return self.live / "metrics.json"
 
+    @property
+    def onnx(self) -> Path:
+        return self.root / "model/model.onnx"
+
     def train_argv(self, out: Path, params: Path) -> list[str]:
         """`python -m stages.train` on the tiny splits with `params`, writing into `out`."""
         return [
@@ -169,6 +173,7 @@ class TinyRun:
             f"--train={self.train}",
             f"--val={self.val}",
             f"--model={out / 'model.keras'}",
+            f"--onnx={out / 'model.onnx'}",
             f"--live={out / 'live'}",
             f"--params={params}",
         ]
@@ -198,6 +203,7 @@ def tiny_run(tmp_path_factory: pytest.TempPathFactory, tiny_source: TinySource) 
             f"--train={run.train}",
             f"--val={run.val}",
             f"--model={run.model}",
+            f"--onnx={run.onnx}",
             f"--live={run.live}",
             f"--params={run.params}",
         ]
@@ -316,3 +322,16 @@ def rewrite_model_member(source: Path, target: Path, content: str | bytes | None
                 new.writestr(item, old.read(item))
         if content is not None:
             new.writestr(model_file.MEMBER, content)
+
+
+def rewrite_onnx_metadata(source: Path, target: Path, key: str, value: str | None) -> None:
+    """Copy an ONNX model, setting metadata `key` to `value` (or dropping it if None)."""
+    import onnx
+
+    proto = onnx.load(source)
+    kept = [(p.key, p.value) for p in proto.metadata_props if p.key != key]
+    del proto.metadata_props[:]
+    for k, v in kept + ([] if value is None else [(key, value)]):
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = k, v
+    onnx.save(proto, target)

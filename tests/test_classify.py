@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from stages import dataset, model_file
+from stages import dataset, onnx_model
 from stages.errors import DataError
-from tests.conftest import REPO, rewrite_model_member
+from tests.conftest import REPO, rewrite_onnx_metadata
 from tools import classify
 
 
@@ -27,7 +27,7 @@ def photos(tmp_path_factory, tiny_run):
         canvas = Image.new("L", (436, 396), 255)
         canvas.paste(big, (50, 30))
         canvas.convert("RGB").save(folder / f"photo{i}.png")
-    probabilities = model_file.load(tiny_run.model).predict(images[:6], verbose=0)
+    probabilities = onnx_model.load(tiny_run.onnx).predict(images[:6], batch_size=6)
     return folder, [dataset.CLASS_NAMES[k] for k in probabilities.argmax(axis=1)]
 
 
@@ -43,7 +43,7 @@ def _run(*argv) -> subprocess.CompletedProcess:
 
 def test_photos_get_the_class_of_the_original_images(tiny_run, photos):
     folder, expected = photos
-    model = model_file.load(tiny_run.model)
+    model = onnx_model.load(tiny_run.onnx)
     rows = list(classify.classify(sorted(folder.iterdir()), model, batch_size=4))
     assert [row["predicted"] for row in rows] == expected
     for row in rows:
@@ -54,7 +54,7 @@ def test_photos_get_the_class_of_the_original_images(tiny_run, photos):
 
 def test_batches_do_not_change_the_results(tiny_run, photos):
     folder, _ = photos
-    model = model_file.load(tiny_run.model)
+    model = onnx_model.load(tiny_run.onnx)
     files = sorted(folder.iterdir())
     one_by_one = list(classify.classify(files, model, batch_size=1))
     all_at_once = list(classify.classify(files, model, batch_size=100))
@@ -72,7 +72,7 @@ def test_one_bad_file_is_reported_and_the_others_classified(tmp_path, tiny_run, 
         tmp_path / "missing.jpg",
         folder / "photo1.png",
         "--model",
-        tiny_run.model,
+        tiny_run.onnx,
         "--format",
         "json",
     )
@@ -88,13 +88,13 @@ def test_one_bad_file_is_reported_and_the_others_classified(tmp_path, tiny_run, 
 
 def test_table_and_csv_outputs(tmp_path, tiny_run, photos):
     folder, expected = photos
-    result = _run(folder, "--model", tiny_run.model)
+    result = _run(folder, "--model", tiny_run.onnx)
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[0].split()[:4] == ["file", "predicted", "confidence", "top3"]
     assert len(lines) == 7 and "%" in lines[1]
     result = _run(
-        folder, "--model", tiny_run.model, "--format", "csv", "--output", tmp_path / "o.csv"
+        folder, "--model", tiny_run.onnx, "--format", "csv", "--output", tmp_path / "o.csv"
     )
     assert result.returncode == 0 and result.stdout == ""
     table = pd.read_csv(tmp_path / "o.csv")
@@ -104,17 +104,16 @@ def test_table_and_csv_outputs(tmp_path, tiny_run, photos):
 
 def test_missing_model_is_a_user_error_with_exit_2(tmp_path, photos):
     folder, _ = photos
-    result = _run(folder, "--model", tmp_path / "none.keras")
+    result = _run(folder, "--model", tmp_path / "none.onnx")
     assert result.returncode == 2
     assert (
-        result.stderr.strip()
-        == f"error: {tmp_path / 'none.keras'}: missing; run `dvc repro train`"
+        result.stderr.strip() == f"error: {tmp_path / 'none.onnx'}: missing; run `dvc repro train`"
     )
 
 
 def test_model_with_other_classes_is_refused_in_process(tmp_path, tiny_run):
-    target = tmp_path / "m.keras"
-    rewrite_model_member(tiny_run.model, target, json.dumps({"class_names": ["cat", "dog"]}))
+    target = tmp_path / "m.onnx"
+    rewrite_onnx_metadata(tiny_run.onnx, target, "class_names", json.dumps(["cat", "dog"]))
     with pytest.raises(DataError, match="predicts the classes"):
         classify.main([str(tmp_path), "--model", str(target)])
 

@@ -28,6 +28,7 @@ def _train_args(tiny_run, tmp_path, params_path):
         f"--train={tiny_run.train}",
         f"--val={tiny_run.val}",
         f"--model={tmp_path / 'model.keras'}",
+        f"--onnx={tmp_path / 'model.onnx'}",
         f"--live={tmp_path / 'live'}",
         f"--params={params_path}",
     )
@@ -61,7 +62,7 @@ def test_bad_params_exit_2_with_one_line_and_touch_nothing(tmp_path, tiny_run, t
 
 @pytest.mark.parametrize(("content", "message"), [(None, "missing"), (b"junk", "not a loadable")])
 def test_missing_or_corrupt_model_names_the_fix(tmp_path, tiny_run, content, message):
-    model = tmp_path / "model.keras"
+    model = tmp_path / "model.onnx"
     if content is not None:
         model.write_bytes(content)
     process = _stage(

@@ -113,6 +113,7 @@ def test_a_non_chief_trains_but_writes_nothing_where_it_was_told(
             f"--train={tiny_run.train}",
             f"--val={tiny_run.val}",
             f"--model={out / 'model' / 'model.keras'}",
+            f"--onnx={out / 'model' / 'model.onnx'}",
             f"--live={out / 'live'}",
             f"--params={write_yaml(tmp_path / 'params.yaml', tiny_params(tiny_source))}",
         ]
@@ -268,7 +269,7 @@ def test_two_workers_train_together_and_only_the_chief_writes(tmp_path, tiny_run
         commands, envs, project, tmp_path / "logs"
     )
     assert (chief, other) == (0, 0), f"chief:\n{chief_log}\nworker 1:\n{other_log}"
-    assert "wrote data/model/model.keras (epoch 2 of 2) and metrics/train" in chief_log
+    assert "wrote data/model/model.keras (epoch 2 of 2), data/model/model.onnx (" in chief_log
     assert "trained in" in other_log and "in step with the chief" in other_log
     for log in (chief_log, other_log):
         assert "multi_worker: 2 replicas" in log
@@ -276,11 +277,12 @@ def test_two_workers_train_together_and_only_the_chief_writes(tmp_path, tiny_run
     after = {k: v for k, v in file_tree(project).items() if not k.startswith(".dvc/tmp/")}
     assert {k: v for k, v in after.items() if k in before} == before
     history_dir = next(iter(stage["plots"][0]))
-    written = {next(iter(stage["outs"][0])), next(iter(stage["metrics"][0]))}
+    outs = [next(iter(entry)) for entry in stage["outs"]]  # {path: {persist: true}}
+    written = {*outs, next(iter(stage["metrics"][0]))}
     written |= {f"{history_dir}/{name}" for name in epochs.FILES.values()}
     assert set(after) - set(before) == written
     assert list(scratch.iterdir()) == []  # the non-chief's temporary directory is gone
-    _assert_trained_like_none(project / stage["outs"][0], project / history_dir, tiny_run)
+    _assert_trained_like_none(project / outs[0], project / history_dir, tiny_run)
 
 
 def _cluster_envs(count: int, **env: str) -> list[dict]:

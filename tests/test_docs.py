@@ -5,6 +5,8 @@ block marked as tested runs, in a copy of the project, by the HTML comment on th
     <!-- tested -->              every `$ command` of the ```console block below exits 0
     <!-- tested: output -->      and prints exactly the lines shown under it
     <!-- output of `command` --> the block below, fences included, is what `command` prints
+    <!-- tested: python -->      the ```python block below runs as written, in a directory that
+                                 holds a model.onnx and the pictures of docs/examples
 """
 
 import argparse
@@ -15,6 +17,7 @@ import re
 import shlex
 import shutil
 import subprocess
+import sys
 import typing
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,12 +25,13 @@ from pathlib import Path
 import pytest
 from dvc.cli.parser import get_main_parser
 
-from stages import params
+from stages import dataset, params
 from tests.conftest import REPO, Repo, make_repo
 
 DOCS = [REPO / "README.md", *sorted((REPO / "docs").rglob("*.md"))]
 PARAMS_REFERENCE = REPO / "docs/pipeline.md"
 MARKERS = ("<!-- tested -->", "<!-- tested: output -->")
+PYTHON_MARKER = "<!-- tested: python -->"
 OUTPUT_OF = re.compile(r"<!-- output of `(.+)` -->")
 SCRIPT_PACKAGES = ("stages", "tools", "bench")
 # A code span that names a file, not a params key: `train.py`, `params.yaml`.
@@ -297,6 +301,7 @@ def project(tmp_path_factory, tiny_source, tiny_run) -> Repo:
     repo.commit("as committed")
     (repo.root / "data/model").mkdir(parents=True)
     shutil.copy(tiny_run.model, repo.root / "data/model/model.keras")
+    shutil.copy(tiny_run.onnx, repo.root / "data/model/model.onnx")
     return repo
 
 
@@ -322,3 +327,21 @@ def test_a_tested_block_runs(project, block):
             assert lines(result.stdout) == lines(shown), (
                 f"{block.where}: `{command}` now prints:\n{result.stdout}"
             )
+
+
+def test_the_python_blocks_run_as_written(tmp_path, tiny_run):
+    """Each marked Python block (the model used outside this repository) runs with a model.onnx
+    and the example pictures beside it, and prints a class name and its probability."""
+    blocks = [b for path in DOCS for b in read_blocks(path) if b.marker == PYTHON_MARKER]
+    assert blocks
+    shutil.copy(tiny_run.onnx, tmp_path / "model.onnx")
+    for picture in (REPO / "docs/examples").iterdir():
+        shutil.copy(picture, tmp_path / picture.name)
+    for block in blocks:
+        assert block.language == "python", block.where
+        result = subprocess.run(
+            [sys.executable, "-c", block.text], cwd=tmp_path, capture_output=True, text=True
+        )
+        assert result.returncode == 0, f"{block.where}:\n{result.stderr}"
+        name, probability = result.stdout.strip().rsplit(" ", 1)
+        assert name in dataset.CLASS_NAMES and 0 < float(probability) <= 1, result.stdout

@@ -161,3 +161,15 @@ def test_training_curves_name_the_files_dvclive_writes():
         (definition,) = plot.values()
         for path in definition["y"]:
             assert path.removeprefix(f"{history_dir}/") in epochs.FILES.values(), path
+
+
+def test_the_model_artifact_is_the_onnx_file_that_train_writes_and_the_others_run():
+    (name,) = PIPELINE["artifacts"]
+    artifact = PIPELINE["artifacts"][name]
+    assert (name, artifact["type"]) == ("model", "model")
+    assert artifact["desc"] and artifact["labels"]
+    stages = PIPELINE["stages"]
+    assert artifact["path"].endswith(".onnx") and artifact["path"] in _outputs(stages["train"])
+    for stage in ("evaluate", "predict"):
+        assert artifact["path"] in stages[stage]["deps"]
+        assert not [d for d in stages[stage]["deps"] if d.endswith(".keras")]

@@ -70,6 +70,7 @@ def _stage_argv(name: str, run, out) -> tuple:
                 f"--train={run.train}",
                 f"--val={run.val}",
                 f"--model={out / 'model.keras'}",
+                f"--onnx={out / 'model.onnx'}",
                 f"--live={out / 'live'}",
             ],
         ),
@@ -77,7 +78,7 @@ def _stage_argv(name: str, run, out) -> tuple:
             evaluate,
             [
                 f"--test={run.test}",
-                f"--model={run.model}",
+                f"--model={run.onnx}",
                 f"--history={run.history}",
                 f"--eval-metrics={out / 'eval.json'}",
                 f"--per-class={out / 'per_class.csv'}",
@@ -92,7 +93,7 @@ def _stage_argv(name: str, run, out) -> tuple:
             predict,
             [
                 f"--test={run.test}",
-                f"--model={run.model}",
+                f"--model={run.onnx}",
                 f"--predictions={out / 'predictions.csv'}",
                 f"--predictions-png={out / 'predictions.png'}",
             ],
@@ -170,7 +171,7 @@ def test_classify_refuses_an_unwritable_output_before_classifying(
     with remount() as out:
         code, lines = _run_stage(
             classify,
-            [str(tiny_run.root), "--model", str(tiny_run.model), "--output", str(out / "r.csv")],
+            [str(tiny_run.root), "--model", str(tiny_run.onnx), "--output", str(out / "r.csv")],
             capsys,
         )
     assert code == 2  # not 1, which means "some images could not be classified"

@@ -61,7 +61,7 @@ def test_main_writes_metrics_plots_and_images(tmp_path, tiny_run):
     evaluate.main(
         [
             f"--test={tiny_run.test}",
-            f"--model={tiny_run.model}",
+            f"--model={tiny_run.onnx}",
             f"--history={tiny_run.history}",
             f"--params={tiny_run.params}",
             *(f"--{flag}={path}" for flag, path in out.items()),

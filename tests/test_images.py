@@ -178,3 +178,26 @@ def test_symlinked_folders_are_followed_without_looping(tmp_path):
     files, problems = images.find_images([tmp_path / "photos"])
     assert [f.relative_to(tmp_path).as_posix() for f in files] == ["photos/linked/a.png"]
     assert problems == []
+
+
+# What a phone stores for an EXIF orientation: the upright picture, turned the other way.
+STORED = {
+    3: Image.Transpose.ROTATE_180,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_90,  # the usual one: a phone held upright
+    8: Image.Transpose.ROTATE_270,
+}
+
+
+@pytest.mark.parametrize("orientation", STORED)
+def test_a_phone_photo_is_turned_upright_as_its_exif_says(tmp_path, originals, orientation):
+    photo = _as_photo(originals[2])
+    expected = images.to_fashion_mnist(photo)
+    exif = Image.Exif()
+    exif[0x0112] = orientation  # Orientation
+    photo.transpose(STORED[orientation]).save(tmp_path / "phone.jpg", quality=95, exif=exif)
+    upright = images.to_fashion_mnist(images.open_image(tmp_path / "phone.jpg"))
+    assert np.abs(upright.astype(int) - expected).max() <= 40  # JPEG's loss, as above
+    with Image.open(tmp_path / "phone.jpg") as stored:  # the pixels as stored: not upright
+        sideways = images.to_fashion_mnist(stored)
+    assert np.abs(sideways.astype(int) - expected).max() > 100

@@ -72,6 +72,7 @@ def test_the_train_stage_refuses_it_in_one_line_before_starting_tensorflow(tmp_p
             "--train=t",
             "--val=v",
             "--model=m",
+            "--onnx=o",
             "--live=l",
             f"--params={params_path}",
         ],

@@ -16,6 +16,7 @@ def test_repro_runs_only_what_changed_and_branches_compare(repo):
         "data/raw",
         "data/prepared/train.npz",
         "data/model/model.keras",
+        "data/model/model.onnx",
         "data/predictions/predictions.csv",
         "metrics/samples.png",
         "metrics/confusion.png",

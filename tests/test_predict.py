@@ -20,7 +20,7 @@ def _main(tmp_path, tiny_run, params_path):
     predict.main(
         [
             f"--test={tiny_run.test}",
-            f"--model={tiny_run.model}",
+            f"--model={tiny_run.onnx}",
             f"--predictions={tmp_path / 'predictions.csv'}",
             f"--predictions-png={tmp_path / 'predictions.png'}",
             f"--params={params_path}",

@@ -242,3 +242,27 @@ def test_diagnose_names_the_problem(dvc_error: str, meaning: str):
 
 def test_diagnose_leaves_unknown_failures_to_dvc():
     assert remote.diagnose("ERROR: something else entirely") is None
+
+
+@slow_e2e
+def test_dvc_artifacts_get_fetches_the_model_from_the_remote(
+    tmp_path: Path, tiny_source: TinySource
+):
+    """What a consumer of the model runs (docs/own-images.md): `dvc artifacts get <repository>
+    model`, from a clone whose only copy of the model is on its remote (a local directory)."""
+    publisher = make_repo(tmp_path / "project", tiny_source)
+    publisher.dvc("remote", "add", "--default", "shared", str(tmp_path / "remote"))
+    publisher.repro()
+    publisher.commit("pipeline run, its remote")
+    publisher.dvc("push")
+    shipped = (publisher.root / "data/model/model.onnx").read_bytes()
+    published = tmp_path / "published"  # a clone: no DVC cache, no outputs
+    publisher.run("git", "clone", "-q", str(publisher.root), str(published))
+    shutil.rmtree(publisher.root / ".dvc/cache")  # so that only the remote has the model
+    consumer = Repo(tmp_path / "consumer")
+    consumer.root.mkdir()
+
+    consumer.dvc("artifacts", "get", str(published), "model")
+
+    assert sorted(p.name for p in consumer.root.iterdir()) == ["model.onnx"]
+    assert (consumer.root / "model.onnx").read_bytes() == shipped

@@ -17,6 +17,7 @@ def _train_main(tmp_path, tiny_run, document: dict) -> None:
             f"--train={tiny_run.train}",
             f"--val={tiny_run.val}",
             f"--model={tmp_path / 'model.keras'}",
+            f"--onnx={tmp_path / 'model.onnx'}",
             f"--live={tmp_path / 'live'}",
             f"--params={write_yaml(tmp_path / 'params.yaml', document)}",
         ]
@@ -140,7 +141,8 @@ def test_checkpoint_and_early_stopping_save_the_best_epoch(tmp_path, tiny_run, t
         images, train.one_hot(labels), verbose=0, return_dict=True
     )["loss"]
     assert val_loss == pytest.approx(history["val_loss"].min(), rel=1e-4)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["live", "model.keras", "params.yaml"]
+    names = ["live", "model.keras", "model.onnx", "params.yaml"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == names
 
 
 def test_diverged_training_is_refused_and_saves_nothing(tmp_path, tiny_run, tiny_source):

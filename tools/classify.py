@@ -1,7 +1,7 @@
 """Classify your own images of clothes with the trained model.
 
-    python -m tools.classify photo.jpg shoes/ --model data/model/model.keras
-    python -m tools.classify shoes/ --model data/model/model.keras --format csv --output shoes.csv
+    python -m tools.classify photo.jpg shoes/ --model data/model/model.onnx
+    python -m tools.classify shoes/ --model data/model/model.onnx --format csv --output shoes.csv
 
 Files of any size and colour, or folders of them, are converted to Fashion-MNIST's convention
 (tools.images.to_fashion_mnist) and classified in batches. Prints a table (file, class,
@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 import tqdm
 
-from stages import artifacts, cli, dataset, model_file
+from stages import artifacts, cli, dataset, onnx_model
 from tools import images
 
 logger = logging.getLogger(__name__)
@@ -37,7 +37,9 @@ def top_classes(probabilities: np.ndarray, k: int = 3) -> list[tuple[str, float]
     return [(dataset.CLASS_NAMES[i], round(float(probabilities[i]), 4)) for i in best]
 
 
-def classify(files: Iterable[Path], model, batch_size: int) -> Iterator[dict]:
+def classify(
+    files: Iterable[Path], model: onnx_model.Classifier, batch_size: int
+) -> Iterator[dict]:
     """One row per file, in order: its top classes, or the reason it could not be read. Files are
     decoded and predicted `batch_size` at a time, so memory does not grow with their number."""
     files = iter(files)
@@ -51,7 +53,7 @@ def classify(files: Iterable[Path], model, batch_size: int) -> Iterator[dict]:
                 rows.append({"file": str(path), "error": str(error)})
         readable = [row for row in rows if "error" not in row]
         if converted:
-            probabilities = model.predict(np.stack(converted), verbose=0)
+            probabilities = model.predict(np.stack(converted), batch_size=len(converted))
             for row, p in zip(readable, probabilities, strict=True):
                 top = top_classes(p)
                 row.update(predicted=top[0][0], confidence=top[0][1], top3=top)
@@ -88,7 +90,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("paths", type=Path, nargs="+", help="image files or folders of them")
-    parser.add_argument("--model", type=Path, required=True, help="e.g. data/model/model.keras")
+    parser.add_argument("--model", type=Path, required=True, help="e.g. data/model/model.onnx")
     parser.add_argument("--format", choices=["table", "csv", "json"], default="table")
     parser.add_argument("--output", type=Path, help="write here instead of standard output")
     parser.add_argument("--batch-size", type=int, default=256, help="images decoded at a time")
@@ -96,7 +98,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.batch_size < 1:
         parser.error("--batch-size must be at least 1")
 
-    model = model_file.load(args.model)
+    model = onnx_model.load(args.model)
     with contextlib.ExitStack() as stack:
         # Staged first, so that an unwritable --output stops the run before any work.
         output = stack.enter_context(artifacts.atomic_path(args.output)) if args.output else None

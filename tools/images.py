@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from stages import dataset
 from stages.errors import PipelineError
@@ -30,7 +30,8 @@ class ImageError(PipelineError):
 
 
 def open_image(path: Path) -> Image.Image:
-    """Open and decode an image file, or raise ImageError saying why not."""
+    """Open and decode an image file, turned upright as its EXIF orientation says, or raise
+    ImageError saying why not."""
     if not path.exists():
         raise ImageError("no such file")
     if not path.is_file():  # reading a FIFO or a device could block or never end
@@ -45,7 +46,9 @@ def open_image(path: Path) -> Image.Image:
                     "shrink it first"
                 )
             image.load()
-            return image
+            # Phones store a photo as the sensor saw it, with an EXIF Orientation tag saying how
+            # to turn it upright; viewers obey it, and so must we.
+            return ImageOps.exif_transpose(image)
     except UnidentifiedImageError:
         raise ImageError("not an image that Pillow can read") from None
     except Image.DecompressionBombError as error:
