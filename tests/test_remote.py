@@ -254,6 +254,10 @@ def test_dvc_artifacts_get_fetches_the_model_from_the_remote(
     publisher.dvc("remote", "add", "--default", "shared", str(tmp_path / "remote"))
     publisher.repro()
     publisher.commit("pipeline run, its remote")
+    # A version of the artifact is a git tag in GTO's format; `dvc artifacts get` takes the latest.
+    publisher.run(
+        "git", "tag", "-a", "model@v0.1.0", "-m", "Registering artifact model version 0.1.0"
+    )
     publisher.dvc("push")
     shipped = (publisher.root / "data/model/model.onnx").read_bytes()
     published = tmp_path / "published"  # a clone: no DVC cache, no outputs
