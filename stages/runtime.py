@@ -21,7 +21,8 @@ logger = logging.getLogger(__name__)
 # oneDNN read it once, when they load. portable: oneDNN's own kernels on every CPU
 # (TensorFlow turns them on by itself only on CPUs with AVX512_VNNI, BF16 or AMX), and no
 # instruction set beyond AVX2: the same kernels, so the same float rounding, on every x86-64 CPU
-# with AVX2. fastest: TensorFlow's defaults, which pick both by CPU (docs/reproducibility.md).
+# with AVX2 (with the exact operations of `_use_exact_operations`). fastest: TensorFlow's
+# defaults, which pick both by CPU. docs/reproducibility.md has the measurements.
 NUMERICS_ENV = {
     "portable": {"TF_ENABLE_ONEDNN_OPTS": "1", "ONEDNN_MAX_CPU_ISA": "AVX2"},
     "fastest": {"TF_ENABLE_ONEDNN_OPTS": None, "ONEDNN_MAX_CPU_ISA": None},
@@ -67,12 +68,52 @@ def set_numerics(mode: str) -> None:
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
+    if mode == "portable" and "keras" in sys.modules:
+        _use_exact_operations()
     if mode == "portable" and (reason := portable_here(mode)):
         logger.warning(
             "train.numerics=portable: %s, so results differ from those of x86-64 CPUs with AVX2 "
             "(they stay the same run after run here)",
             reason,
         )
+
+
+def _use_exact_operations() -> None:
+    """Replace the Keras operations that TensorFlow computes with approximate instructions by
+    exact ones. TensorFlow's vectorised rsqrt and reciprocal use RSQRTPS and RCPPS, whose last
+    bits differ between CPU makers (and emulators), and its erfc uses them too: batch
+    normalisation divides by a square root instead of multiplying by rsqrt, GELU uses erf, and
+    Grappler's arithmetic optimiser, which would turn x / sqrt(y) back into x * rsqrt(y), is
+    off."""
+    import tensorflow as tf
+    from keras.src.backend.tensorflow import nn
+
+    if getattr(nn.batch_normalization, "exact", False):
+        return
+    keras_gelu = nn.gelu
+
+    def batch_normalization(x, mean, variance, axis, offset=None, scale=None, epsilon=1e-3):
+        if axis != -1:  # as Keras does
+            shape = [1] * len(x.shape)
+            shape[axis] = mean.shape[0]
+            mean, variance = tf.reshape(mean, shape), tf.reshape(variance, shape)
+            offset = None if offset is None else tf.reshape(offset, shape)
+            scale = None if scale is None else tf.reshape(scale, shape)
+        # Not x * (1 / sqrt(…)): Grappler's constant folding makes 1 / y a reciprocal.
+        y = (x - tf.cast(mean, x.dtype)) / tf.cast(tf.sqrt(variance + epsilon), x.dtype)
+        if scale is not None:
+            y *= tf.cast(scale, x.dtype)
+        return y if offset is None else y + tf.cast(offset, x.dtype)
+
+    def gelu(x, approximate=True):
+        if approximate:  # tanh's formula: exact operations already
+            return keras_gelu(x, approximate)
+        x = tf.convert_to_tensor(x)
+        return 0.5 * x * (1 + tf.math.erf(x * tf.cast(0.5**0.5, x.dtype)))
+
+    batch_normalization.exact = True
+    nn.batch_normalization, nn.gelu = batch_normalization, gelu
+    tf.config.optimizer.set_experimental_options({"arithmetic_optimization": False})
 
 
 def _spell(environment: dict[str, str | None]) -> str:
@@ -113,6 +154,8 @@ def import_keras() -> ModuleType:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
         with _stderr_captured():
             import keras  # noqa: F401
+        if all(os.environ.get(k) == v for k, v in NUMERICS_ENV["portable"].items()):
+            _use_exact_operations()
     return sys.modules["keras"]
 
 
