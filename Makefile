@@ -137,7 +137,7 @@ worker: setup ## this machine's share of multi-worker training (TF_CONFIG set; d
 	$(BIN)/python -m tools.worker
 
 # repro first: the throughput step of bench.py trains on this checkout's data/prepared/train.npz.
-bench: repro ## measure what users wait for (about 11 minutes, not in the tests): metrics/bench.json
+bench: repro ## measure what users wait for (about 14 minutes, not in the tests): metrics/bench.json
 	$(BIN)/python -m bench.bench
 
 lint: setup-dev ## check formatting and lint with ruff (CI runs it; so does the git hook)

@@ -2,6 +2,8 @@
 are renamed into place together once every one is complete. A reader (or `dvc repro` after a
 failure) sees the previous outputs or the new ones, never half of one nor half of the set."""
 
+from __future__ import annotations
+
 import contextlib
 import csv
 import errno
@@ -14,10 +16,12 @@ import tempfile
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from stages.errors import PipelineError
+
+if TYPE_CHECKING:
+    import pandas as pd  # the caller's: importing it takes 0.2–0.3 s that `--help` would pay
 
 # Faults of the machine, not of the code: reported in one line with the fix, like a user error.
 _ENVIRONMENT_FIXES = {

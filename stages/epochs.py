@@ -1,11 +1,15 @@
 """Per-epoch training metrics as dvclive's Keras callback lays them out: one TSV per metric
 (columns `step` and the metric) under `<dir>/plots/metrics/`; Keras' `val_` becomes `eval/`."""
 
-from pathlib import Path
+from __future__ import annotations
 
-import pandas as pd
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from stages.errors import DataError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 # Keras' name of each logged metric → its file under the plots directory.
 FILES = {
@@ -19,6 +23,8 @@ FILES = {
 
 def read(plots_dir: Path) -> pd.DataFrame:
     """The per-epoch metrics written by the train stage, as columns, indexed by 1-based epoch."""
+    import pandas as pd  # here: the import takes 0.2–0.3 s, which `--help` need not pay
+
     columns = {}
     for name, relative in FILES.items():
         path = plots_dir / relative

@@ -2,15 +2,20 @@
 accuracy, per-class precision, recall and F1, macro F1) and draw the confusion matrix, the
 training curves, test predictions and the most confidently misclassified test images."""
 
+from __future__ import annotations
+
 import argparse
 import logging
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from stages import artifacts, cli, dataset, epochs, onnx_model, params, plots
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 logger = logging.getLogger(__name__)
 
@@ -26,6 +31,8 @@ def per_class_metrics(matrix: np.ndarray) -> pd.DataFrame:
 
     A ratio whose denominator is zero (a class never predicted, or absent) counts as 0, as
     scikit-learn's `zero_division=0` does."""
+    import pandas as pd  # here, not above: `--help` need not pay for it (docs/performance.md)
+
     true_positives = np.diag(matrix).astype(float)
     predicted, actual = matrix.sum(axis=0), matrix.sum(axis=1)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -84,7 +91,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         artifacts.write_json(out.file(args.eval_metrics), metrics)
         artifacts.write_table(
             out.file(args.per_class),
-            per_class.set_axis(pd.Index(dataset.CLASS_NAMES, name="class")),
+            per_class.set_axis(dataset.CLASS_NAMES).rename_axis("class"),
         )
         artifacts.write_csv(
             out.file(args.confusion),

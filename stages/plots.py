@@ -1,7 +1,7 @@
 """PNG figures for people: image grids, training curves and the confusion heat-map (matplotlib).
 
 matplotlib is imported when a figure is made, not with this module: it takes a quarter of a second,
-which every stage's `--help` would pay."""
+which every stage's `--help` would pay (docs/performance.md)."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 if TYPE_CHECKING:
+    import pandas as pd
     from matplotlib.figure import Figure
 
 

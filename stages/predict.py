@@ -2,22 +2,29 @@
 by ONNX Runtime), as the reference script does, and write their class probabilities and a
 captioned picture of them."""
 
+from __future__ import annotations
+
 import argparse
 import logging
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from stages import artifacts, cli, dataset, onnx_model, params, plots
 from stages.errors import DataError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 logger = logging.getLogger(__name__)
 
 
 def prediction_table(probabilities: np.ndarray, actual: np.ndarray) -> pd.DataFrame:
     """One row per image: index, true and predicted class names, and each class's probability."""
+    import pandas as pd  # here, not above: `--help` need not pay for it (docs/performance.md)
+
     names = np.array(dataset.CLASS_NAMES)
     table = pd.DataFrame(
         {
