@@ -99,11 +99,13 @@ def _use_exact_operations() -> None:
             mean, variance = tf.reshape(mean, shape), tf.reshape(variance, shape)
             offset = None if offset is None else tf.reshape(offset, shape)
             scale = None if scale is None else tf.reshape(scale, shape)
-        # Not x * (1 / sqrt(…)): Grappler's constant folding makes 1 / y a reciprocal.
-        y = (x - tf.cast(mean, x.dtype)) / tf.cast(tf.sqrt(variance + epsilon), x.dtype)
-        if scale is not None:
-            y *= tf.cast(scale, x.dtype)
-        return y if offset is None else y + tf.cast(offset, x.dtype)
+        if scale is None:  # 1 / sqrt(…) would not do: Grappler's constant folding makes 1 / y
+            # a reciprocal. So divide every element.
+            y = (x - tf.cast(mean, x.dtype)) / tf.cast(tf.sqrt(variance + epsilon), x.dtype)
+            return y if offset is None else y + tf.cast(offset, x.dtype)
+        inverse = scale / tf.sqrt(variance + epsilon)  # one division per channel
+        shift = -mean * inverse if offset is None else offset - mean * inverse
+        return x * tf.cast(inverse, x.dtype) + tf.cast(shift, x.dtype)
 
     def gelu(x, approximate=True):
         if approximate:  # tanh's formula: exact operations already

@@ -67,12 +67,20 @@ def test_portable_batch_normalisation_divides_by_the_square_root_in_graphs_too()
     import tensorflow as tf
 
     x = np.random.default_rng(0).standard_normal((32, 7, 7, 16), dtype=np.float32)
-    layer = keras.layers.BatchNormalization(gamma_initializer="random_uniform")
-    layer.build(x.shape)
     mean, variance = (t.numpy() for t in tf.nn.moments(tf.constant(x), [0, 1, 2]))
-    exact = (x - mean) / np.sqrt(variance + layer.epsilon) * layer.gamma.numpy()
-    graph = tf.function(lambda x: layer(x, training=True))(x).numpy()
-    np.testing.assert_array_equal(graph, exact)  # bit for bit: rsqrt would change the last bits
+    for scale in (True, False):
+        layer = keras.layers.BatchNormalization(
+            scale=scale, gamma_initializer="random_uniform", beta_initializer="random_uniform"
+        )
+        layer.build(x.shape)
+        beta, root = layer.beta.numpy(), np.sqrt(variance + np.float32(layer.epsilon))
+        if scale:
+            inverse = layer.gamma.numpy() / root
+            exact = x * inverse + (beta - mean * inverse)
+        else:
+            exact = (x - mean) / root + beta
+        graph = tf.function(lambda x, layer=layer: layer(x, training=True))(x).numpy()
+        np.testing.assert_array_equal(graph, exact)  # bit for bit: rsqrt changes the last bits
 
 
 def test_portable_holds_on_this_x86_64_cpu_with_avx2():
