@@ -163,6 +163,12 @@ class Train:
         _require(self.batch_size >= 1, "batch_size", "an integer ≥ 1")
         _require(self.steps_per_execution >= 1, "steps_per_execution", "an integer ≥ 1")
         _require(self.cpu_replicas >= 1, "cpu_replicas", "a device count ≥ 1")
+        _require(
+            not (self.activation == "gelu" and self.numerics == "fastest"),
+            "activation",
+            "another activation with train.numerics=fastest, or numerics portable: Keras' GELU "
+            "runs Erfc there, which the ONNX export cannot express",
+        )
         _require(self.epochs >= 1, "epochs", "an integer ≥ 1")
         if self.architecture == "cnn":
             size, pools = 28, len(self.conv_filters)

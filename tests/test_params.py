@@ -181,3 +181,14 @@ def test_too_many_valid_blocks_for_28_pixels_are_refused(tmp_path):
     document["train"].update(architecture="cnn", conv_padding="valid", conv_filters=[8, 8, 8])
     with pytest.raises(ParamsError, match="train.conv_filters=.* leave a 1×1 feature map"):
         params.load(write_yaml(tmp_path / "params.yaml", document), params.Train)
+
+
+def test_gelu_cannot_be_exported_in_fastest_numerics(tmp_path):
+    document = committed_params()
+    document["train"].update(activation="gelu", numerics="fastest")
+    with pytest.raises(ParamsError, match="Erfc, which the ONNX export cannot express"):
+        params.load(write_yaml(tmp_path / "params.yaml", document), params.Train)
+    document["train"]["numerics"] = "portable"
+    assert (
+        params.load(write_yaml(tmp_path / "p.yaml", document), params.Train).activation == "gelu"
+    )
