@@ -186,7 +186,7 @@ def test_too_many_valid_blocks_for_28_pixels_are_refused(tmp_path):
 def test_gelu_cannot_be_exported_in_fastest_numerics(tmp_path):
     document = committed_params()
     document["train"].update(activation="gelu", numerics="fastest")
-    with pytest.raises(ParamsError, match="Erfc, which the ONNX export cannot express"):
+    with pytest.raises(ParamsError, match="runs Erfc there, which the ONNX export cannot express"):
         params.load(write_yaml(tmp_path / "params.yaml", document), params.Train)
     document["train"]["numerics"] = "portable"
     assert (
