@@ -155,14 +155,6 @@ def reproduce(root: Path, source, python: Path | None) -> dict[str, bytes]:
     }
 
 
-def without_onnx_hash(lock: bytes) -> dict:
-    """dvc.lock with the ONNX model's hash and size left out of train's outputs."""
-    document = yaml.safe_load(lock)
-    outs = document["stages"]["train"]["outs"]
-    document["stages"]["train"]["outs"] = [o for o in outs if not o["path"].endswith(".onnx")]
-    return document
-
-
 @pytest.fixture(scope="module")
 def native(tmp_path_factory, tiny_source) -> dict[str, bytes]:
     return reproduce(tmp_path_factory.mktemp("native") / "project", tiny_source, None)
@@ -190,14 +182,7 @@ def test_portable_pipeline_is_byte_identical_on_an_emulated_cpu(
     assert features.stdout.split() == ["True", "False"]  # the emulated CPU's, not this one's
     emulated = reproduce(tmp_path / "project", tiny_source, python)
     assert sorted(emulated) == sorted(native)
-    exact = [name for name in native if name not in ("dvc.lock", "model.onnx")]
-    assert [name for name in exact if emulated[name] != native[name]] == []
-    assert without_onnx_hash(emulated["dvc.lock"]) == without_onnx_hash(native["dvc.lock"])
-    if emulated["model.onnx"] != native["model.onnx"]:
-        # Seen on 2026-11-25 with this network (batch normalisation, GELU): the Keras model, every
-        # metric and the rest of dvc.lock are identical, the exported ONNX file is not; the cause
-        # is not found yet. A known gap (docs/reproducibility.md): this marks it, not hides it.
-        pytest.xfail("model.onnx differs on the emulated CPU: a known gap, cause not found yet")
+    assert [name for name in native if emulated[name] != native[name]] == []
 
 
 @pytest.mark.slow
