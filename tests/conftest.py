@@ -166,10 +166,11 @@ class TinyRun:
 
     def train_argv(self, out: Path, params: Path) -> list[str]:
         """`python -m stages.train` on the tiny splits with `params`, writing into `out`."""
+        return [sys.executable, "-m", "stages.train", *self.train_args(out, params)]
+
+    def train_args(self, out: Path, params: Path) -> list[str]:
+        """The train stage's arguments: the tiny splits, `params`, every output into `out`."""
         return [
-            sys.executable,
-            "-m",
-            "stages.train",
             f"--train={self.train}",
             f"--val={self.val}",
             f"--model={out / 'model.keras'}",

@@ -98,16 +98,7 @@ def test_training_only_layers_are_not_exported(tmp_path, tiny_run, tiny_source):
     document["train"].update(
         epochs=1, augment={"translation": 0.1, "horizontal_flip": True}, hidden_units=[8]
     )
-    train.main(
-        [
-            f"--train={tiny_run.train}",
-            f"--val={tiny_run.val}",
-            f"--model={tmp_path / 'model.keras'}",
-            f"--onnx={tmp_path / 'model.onnx'}",
-            f"--live={tmp_path / 'live'}",
-            f"--params={write_yaml(tmp_path / 'params.yaml', document)}",
-        ]
-    )
+    train.main(tiny_run.train_args(tmp_path, write_yaml(tmp_path / "params.yaml", document)))
     keras_model = model_file.load(tmp_path / "model.keras")
     assert {"random_shift", "random_flip"} <= {layer.name for layer in keras_model.layers}
     ops = {node.op_type for node in onnx.load(tmp_path / "model.onnx").graph.node}
@@ -307,16 +298,7 @@ def test_onnx_runtime_gives_the_same_bits_on_an_emulated_cpu_without_avx512(
     document["train"].update(
         architecture="cnn", conv_filters=[4, 8], hidden_units=[16], batch_norm=True, epochs=1
     )
-    train.main(
-        [
-            f"--train={tiny_run.train}",
-            f"--val={tiny_run.val}",
-            f"--model={tmp_path / 'model.keras'}",
-            f"--onnx={tmp_path / 'model.onnx'}",
-            f"--live={tmp_path / 'live'}",
-            f"--params={write_yaml(tmp_path / 'params.yaml', document)}",
-        ]
-    )
+    train.main(tiny_run.train_args(tmp_path, write_yaml(tmp_path / "params.yaml", document)))
     argv = [sys.executable, "-c", PROBABILITIES, str(tmp_path / "model.onnx"), str(tiny_run.test)]
     hashes = {
         cpu: subprocess.run(

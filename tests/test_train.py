@@ -12,16 +12,7 @@ from tests.conftest import REPO, tiny_params, write_yaml
 
 def _train_main(tmp_path, tiny_run, document: dict) -> None:
     """Run the train stage in this process on the tiny splits, writing into `tmp_path`."""
-    train.main(
-        [
-            f"--train={tiny_run.train}",
-            f"--val={tiny_run.val}",
-            f"--model={tmp_path / 'model.keras'}",
-            f"--onnx={tmp_path / 'model.onnx'}",
-            f"--live={tmp_path / 'live'}",
-            f"--params={write_yaml(tmp_path / 'params.yaml', document)}",
-        ]
-    )
+    train.main(tiny_run.train_args(tmp_path, write_yaml(tmp_path / "params.yaml", document)))
 
 
 def _train_cfg(**changes) -> params.Train:
