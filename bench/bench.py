@@ -102,7 +102,7 @@ def throughput(architecture_overrides: dict, images: int, batch_size: int, spe: 
     code = f"""
 import json, sys, time
 from pathlib import Path
-from stages import dataset, params, runtime, train
+from stages import dataset, network, params, runtime, train
 import dataclasses
 cfg = params.load(Path("params.yaml"), params.Train)
 cfg = dataclasses.replace(cfg, **{architecture_overrides!r})
@@ -110,7 +110,7 @@ runtime.seed_everything(42)
 keras = runtime.import_keras()
 x, y = dataset.read_split(Path("data/prepared/train.npz"))
 x, y = x[:{images}], train.one_hot(y[:{images}])
-model = train.build_model(cfg)
+model = network.build_model(cfg)
 model.compile(optimizer=keras.optimizers.SGD(0.01), loss="categorical_crossentropy",
               metrics=["accuracy"], steps_per_execution={spe})
 model.fit(x[:2048], y[:2048], batch_size={batch_size}, epochs=1, verbose=0)

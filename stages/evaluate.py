@@ -1,6 +1,6 @@
 """evaluate stage: score the shipped model (ONNX, run by ONNX Runtime) on the test split (loss,
-accuracy, per-class precision, recall and F1, macro F1) and draw the confusion matrix, the
-training curves, test predictions and the most confidently misclassified test images."""
+accuracy, per-class precision, recall and F1, macro F1) and draw the confusion matrix, test
+predictions and the most confidently misclassified test images."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from stages import artifacts, cli, dataset, epochs, onnx_model, params, plots
+from stages import artifacts, cli, dataset, onnx_model, params, plots
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -64,12 +64,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--test", type=Path, required=True, help="test split .npz")
     parser.add_argument("--model", type=Path, required=True, help="model .onnx")
-    parser.add_argument("--history", type=Path, required=True, help="dvclive plots directory")
     parser.add_argument("--eval-metrics", type=Path, required=True, help="output: metrics .json")
     parser.add_argument("--per-class", type=Path, required=True, help="output: per class .csv")
     parser.add_argument("--confusion", type=Path, required=True, help="output: pairs .csv")
     parser.add_argument("--confusion-png", type=Path, required=True, help="output: heat-map .png")
-    parser.add_argument("--curves-png", type=Path, required=True, help="output: curves .png")
     parser.add_argument("--samples-png", type=Path, required=True, help="output: samples .png")
     parser.add_argument("--misclassified-png", type=Path, required=True, help="output: .png")
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
@@ -77,7 +75,6 @@ def main(argv: Sequence[str] | None = None) -> None:
     cfg = params.load(args.params, params.Evaluate)
 
     images, labels = dataset.read_split(args.test)
-    history = epochs.read(args.history)
     probabilities = onnx_model.load(args.model).predict(images, batch_size=cfg.batch_size)
     predicted = probabilities.argmax(axis=1)
     matrix = confusion_matrix(labels, predicted, dataset.NUM_CLASSES)
@@ -101,7 +98,6 @@ def main(argv: Sequence[str] | None = None) -> None:
         plots.save(
             plots.confusion_heatmap(matrix, dataset.CLASS_NAMES), out.file(args.confusion_png)
         )
-        plots.save(plots.training_curves(history), out.file(args.curves_png))
         plots.save(
             plots.prediction_grid(
                 images[shown], labels[shown], predicted[shown], dataset.CLASS_NAMES

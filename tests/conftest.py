@@ -176,6 +176,7 @@ class TinyRun:
             f"--model={out / 'model.keras'}",
             f"--onnx={out / 'model.onnx'}",
             f"--live={out / 'live'}",
+            f"--curves-png={out / 'curves.png'}",
             f"--params={params}",
         ]
 
@@ -206,6 +207,7 @@ def tiny_run(tmp_path_factory: pytest.TempPathFactory, tiny_source: TinySource) 
             f"--model={run.model}",
             f"--onnx={run.onnx}",
             f"--live={run.live}",
+            f"--curves-png={run.root / 'curves.png'}",
             f"--params={run.params}",
         ]
     )

@@ -30,6 +30,7 @@ def _train_args(tiny_run, tmp_path, params_path):
         f"--model={tmp_path / 'model.keras'}",
         f"--onnx={tmp_path / 'model.onnx'}",
         f"--live={tmp_path / 'live'}",
+        f"--curves-png={tmp_path / 'curves.png'}",
         f"--params={params_path}",
     )
 

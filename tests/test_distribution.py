@@ -115,6 +115,7 @@ def test_a_non_chief_trains_but_writes_nothing_where_it_was_told(
             f"--model={out / 'model' / 'model.keras'}",
             f"--onnx={out / 'model' / 'model.onnx'}",
             f"--live={out / 'live'}",
+            f"--curves-png={out / 'curves.png'}",
             f"--params={write_yaml(tmp_path / 'params.yaml', tiny_params(tiny_source))}",
         ]
     )
@@ -278,7 +279,8 @@ def test_two_workers_train_together_and_only_the_chief_writes(tmp_path, tiny_run
     assert {k: v for k, v in after.items() if k in before} == before
     history_dir = next(iter(stage["plots"][0]))
     outs = [next(iter(entry)) for entry in stage["outs"]]  # {path: {persist: true}}
-    written = {*outs, next(iter(stage["metrics"][0]))}
+    figures = [next(iter(entry)) for entry in stage["plots"][1:]]  # the training curves
+    written = {*outs, *figures, next(iter(stage["metrics"][0]))}
     written |= {f"{history_dir}/{name}" for name in epochs.FILES.values()}
     assert set(after) - set(before) == written
     # The non-chief's temporary directory is gone (a library leaves a 51-byte `.ses` session file).

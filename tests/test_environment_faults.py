@@ -72,6 +72,7 @@ def _stage_argv(name: str, run, out) -> tuple:
                 f"--model={out / 'model.keras'}",
                 f"--onnx={out / 'model.onnx'}",
                 f"--live={out / 'live'}",
+                f"--curves-png={out / 'curves.png'}",
             ],
         ),
         "evaluate": (
@@ -79,12 +80,10 @@ def _stage_argv(name: str, run, out) -> tuple:
             [
                 f"--test={run.test}",
                 f"--model={run.onnx}",
-                f"--history={run.history}",
                 f"--eval-metrics={out / 'eval.json'}",
                 f"--per-class={out / 'per_class.csv'}",
                 f"--confusion={out / 'confusion.csv'}",
                 f"--confusion-png={out / 'confusion.png'}",
-                f"--curves-png={out / 'curves.png'}",
                 f"--samples-png={out / 'samples.png'}",
                 f"--misclassified-png={out / 'misclassified.png'}",
             ],

@@ -54,7 +54,6 @@ def test_main_writes_metrics_plots_and_images(tmp_path, tiny_run):
         "per-class": tmp_path / "per_class.csv",
         "confusion": tmp_path / "confusion.csv",
         "confusion-png": tmp_path / "confusion.png",
-        "curves-png": tmp_path / "curves.png",
         "samples-png": tmp_path / "samples.png",
         "misclassified-png": tmp_path / "misclassified.png",
     }
@@ -62,7 +61,6 @@ def test_main_writes_metrics_plots_and_images(tmp_path, tiny_run):
         [
             f"--test={tiny_run.test}",
             f"--model={tiny_run.onnx}",
-            f"--history={tiny_run.history}",
             f"--params={tiny_run.params}",
             *(f"--{flag}={path}" for flag, path in out.items()),
         ]
@@ -77,7 +75,7 @@ def test_main_writes_metrics_plots_and_images(tmp_path, tiny_run):
     per_class = pd.read_csv(out["per-class"], index_col="class")
     assert list(per_class.index) == list(dataset.CLASS_NAMES)
     assert per_class["f1"].mean() == pytest.approx(metrics["macro_f1"], abs=1e-5)
-    for name in ("confusion-png", "curves-png", "samples-png", "misclassified-png"):
+    for name in ("confusion-png", "samples-png", "misclassified-png"):
         assert out[name].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from stages import network_size, params, train
+from stages import network, network_size, params
 from stages.errors import ParamsError
 from tests.conftest import REPO, committed_params, write_yaml
 
@@ -34,7 +34,7 @@ NETWORKS = {
 @pytest.mark.parametrize("name", NETWORKS)
 def test_the_parameter_count_is_keras_own(name):
     cfg = NETWORKS[name]
-    assert network_size.network_size(cfg).parameters == train.build_model(cfg).count_params()
+    assert network_size.network_size(cfg).parameters == network.build_model(cfg).count_params()
 
 
 def test_a_network_that_cannot_fit_is_refused_with_the_limit():
@@ -74,6 +74,7 @@ def test_the_train_stage_refuses_it_in_one_line_before_starting_tensorflow(tmp_p
             "--model=m",
             "--onnx=o",
             "--live=l",
+            "--curves-png=c",
             f"--params={params_path}",
         ],
         cwd=REPO,

@@ -230,7 +230,6 @@ def test_evaluate_predict_and_classify_import_neither_tensorflow_nor_keras(
         "evaluate": [
             "stages.evaluate",
             f"--test={tiny_run.test}",
-            f"--history={tiny_run.history}",
             f"--params={tiny_run.params}",
             *(
                 f"--{flag}={tmp_path / flag}"
@@ -239,7 +238,6 @@ def test_evaluate_predict_and_classify_import_neither_tensorflow_nor_keras(
                     "per-class",
                     "confusion",
                     "confusion-png",
-                    "curves-png",
                     "samples-png",
                     "misclassified-png",
                 ]

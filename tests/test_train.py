@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from stages import dataset, epochs, model_file, params, train
+from stages import callbacks, dataset, epochs, model_file, network, params, run_summary, train
 from stages.errors import PipelineError
 from tests.conftest import REPO, tiny_params, write_yaml
 
@@ -20,7 +20,7 @@ def _train_cfg(**changes) -> params.Train:
 
 
 def test_default_model_is_the_300_100_mlp_on_raw_pixels():
-    model = train.build_model(_train_cfg())
+    model = network.build_model(_train_cfg())
     assert model.output_shape == (None, 10)
     assert model.input_shape == (None, 28, 28)
     assert model.inputs[0].dtype == "uint8"
@@ -29,13 +29,13 @@ def test_default_model_is_the_300_100_mlp_on_raw_pixels():
 
 
 def test_model_scales_pixels_itself():
-    model = train.build_model(_train_cfg(hidden_units=[]))
+    model = network.build_model(_train_cfg(hidden_units=[]))
     scale = model.get_layer("scale")
     np.testing.assert_allclose(scale(np.full((1, 28, 28), 255, np.uint8)).numpy().max(), 1.0)
 
 
 def test_dropout_is_added_after_each_hidden_layer():
-    model = train.build_model(_train_cfg(hidden_units=[64, 32], dropout=0.25))
+    model = network.build_model(_train_cfg(hidden_units=[64, 32], dropout=0.25))
     rates = [layer.rate for layer in model.layers if layer.name.startswith("dropout")]
     assert rates == [0.25, 0.25]
 
@@ -65,8 +65,8 @@ def test_saved_model_reloads_and_predicts_probabilities(tiny_run):
 
 def test_several_steps_per_call_only_without_tf_distribute():
     cfg = _train_cfg(steps_per_execution=32, distribution="mirrored")
-    assert train.steps_per_execution(cfg, distributed=False) == 32
-    assert train.steps_per_execution(cfg, distributed=True) == 1  # Keras 3.15 fails with more
+    assert network.steps_per_execution(cfg, distributed=False) == 32
+    assert network.steps_per_execution(cfg, distributed=True) == 1  # Keras 3.15 fails with more
 
 
 HISTORY = pd.DataFrame(
@@ -84,20 +84,20 @@ HISTORY = pd.DataFrame(
     ("monitor", "epoch"), [("val_loss", 2), ("val_accuracy", 3), ("loss", 3), ("accuracy", 3)]
 )
 def test_best_epoch_follows_the_monitor_direction_and_first_tie(monitor, epoch):
-    assert train.best_epoch(HISTORY, monitor) == epoch
+    assert run_summary.best_epoch(HISTORY, monitor) == epoch
 
 
 def test_saved_epoch_is_what_the_callbacks_keep():
     cfg = _train_cfg()
-    assert train.saved_epoch(HISTORY, cfg) == 4
+    assert run_summary.saved_epoch(HISTORY, cfg) == 4
     stopping = dataclasses.replace(cfg.early_stopping, enabled=True, monitor="val_loss")
-    assert train.saved_epoch(HISTORY, dataclasses.replace(cfg, early_stopping=stopping)) == 2
+    assert run_summary.saved_epoch(HISTORY, dataclasses.replace(cfg, early_stopping=stopping)) == 2
     checkpoint = params.Checkpoint(enabled=True, monitor="val_accuracy")
-    assert train.saved_epoch(HISTORY, dataclasses.replace(cfg, checkpoint=checkpoint)) == 3
+    assert run_summary.saved_epoch(HISTORY, dataclasses.replace(cfg, checkpoint=checkpoint)) == 3
 
 
 def test_training_summary_adds_the_best_epoch_values():
-    metrics = train.training_summary(HISTORY, _train_cfg(), parameters=1234)
+    metrics = run_summary.training_summary(HISTORY, _train_cfg(), parameters=1234)
     assert metrics["best"] == {
         "train": {"loss": 0.5, "accuracy": 0.8},
         "eval": {"loss": 0.7, "accuracy": 0.72},
@@ -132,7 +132,7 @@ def test_checkpoint_and_early_stopping_save_the_best_epoch(tmp_path, tiny_run, t
         images, train.one_hot(labels), verbose=0, return_dict=True
     )["loss"]
     assert val_loss == pytest.approx(history["val_loss"].min(), rel=1e-4)
-    names = ["live", "model.keras", "model.onnx", "params.yaml"]
+    names = ["curves.png", "live", "model.keras", "model.onnx", "params.yaml"]
     assert sorted(p.name for p in tmp_path.iterdir()) == names
 
 
@@ -169,16 +169,16 @@ ARCHITECTURES = {
 def test_every_architecture_builds_and_trains_a_step(changes, tiny_run):
     cfg = _train_cfg(**changes)
     images, labels = dataset.read_split(tiny_run.train)
-    model = train.build_model(cfg)
+    model = network.build_model(cfg)
     assert model.output_shape == (None, 10)
-    train.compile_model(model, cfg, steps_per_epoch=2)
+    network.compile_model(model, cfg, steps_per_epoch=2)
     history = model.fit(images[:32], train.one_hot(labels[:32]), batch_size=16, verbose=0)
     assert np.isfinite(history.history["loss"][0])
 
 
 def test_augmentation_is_active_in_training_only(tiny_run):
     cfg = _train_cfg(augment=params.Augment(translation=0.2, horizontal_flip=True))
-    model = train.build_model(cfg)
+    model = network.build_model(cfg)
     images, _ = dataset.read_split(tiny_run.test)
     first, second = model.predict(images, verbose=0), model.predict(images, verbose=0)
     np.testing.assert_array_equal(first, second)
@@ -196,8 +196,8 @@ def test_augmentation_is_active_in_training_only(tiny_run):
 )
 def test_optimizer_settings_reach_keras(optimizer, changes, attributes):
     cfg = _train_cfg(optimizer=optimizer, label_smoothing=0.1, **changes)
-    model = train.build_model(cfg)
-    train.compile_model(model, cfg, steps_per_epoch=10)
+    model = network.build_model(cfg)
+    network.compile_model(model, cfg, steps_per_epoch=10)
     assert type(model.optimizer).__name__.lower() == optimizer
     for name, value in attributes.items():
         assert getattr(model.optimizer, name) == pytest.approx(value)
@@ -205,10 +205,12 @@ def test_optimizer_settings_reach_keras(optimizer, changes, attributes):
 
 
 def test_cosine_schedule_decays_to_zero_over_all_steps():
-    schedule = train.learning_rate(_train_cfg(schedule="cosine", epochs=3, learning_rate=0.1), 10)
+    schedule = network.learning_rate(
+        _train_cfg(schedule="cosine", epochs=3, learning_rate=0.1), 10
+    )
     rates = [float(schedule(step)) for step in (0, 15, 30)]
     assert rates == pytest.approx([0.1, 0.05, 0.0], abs=1e-7)
-    assert train.learning_rate(_train_cfg(schedule="constant", learning_rate=0.1), 10) == 0.1
+    assert network.learning_rate(_train_cfg(schedule="constant", learning_rate=0.1), 10) == 0.1
 
 
 def test_logged_learning_rate_follows_the_cosine_schedule(tmp_path, tiny_run, tiny_source):
@@ -222,12 +224,12 @@ def test_logged_learning_rate_follows_the_cosine_schedule(tmp_path, tiny_run, ti
 
 def test_plateau_schedule_adds_keras_reduce_on_plateau(tmp_path):
     cfg = _train_cfg(schedule="plateau", plateau=params.Plateau(factor=0.2, patience=4))
-    model = train.build_model(cfg)
+    model = network.build_model(cfg)
 
     class Live:
         def log_metric(self, *args):
             pass
 
-    callbacks = train.build_callbacks(cfg, model, Live(), tmp_path / "m.keras")
-    (plateau,) = [c for c in callbacks if type(c).__name__ == "ReduceLROnPlateau"]
+    built = callbacks.build_callbacks(cfg, model, Live(), callbacks.epoch_timer())
+    (plateau,) = [c for c in built if type(c).__name__ == "ReduceLROnPlateau"]
     assert (plateau.factor, plateau.patience, plateau.monitor) == (0.2, 4, "val_loss")
