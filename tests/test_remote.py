@@ -254,10 +254,9 @@ def test_dvc_artifacts_get_fetches_the_model_from_the_remote(
     publisher.dvc("remote", "add", "--default", "shared", str(tmp_path / "remote"))
     publisher.repro()
     publisher.commit("pipeline run, its remote")
-    # A version of the artifact is a git tag in GTO's format; `dvc artifacts get` takes the latest.
-    publisher.run(
-        "git", "tag", "-a", "model@v0.1.0", "-m", "Registering artifact model version 0.1.0"
-    )
+    # A version of the artifact: the Git tag GTO's convention names (what `gto register` makes);
+    # `dvc artifacts get` fetches the latest one.
+    publisher.run("git", "tag", "-a", "model@v1.0.0", "-m", "the shipped model")
     publisher.dvc("push")
     shipped = (publisher.root / "data/model/model.onnx").read_bytes()
     published = tmp_path / "published"  # a clone: no DVC cache, no outputs
@@ -267,6 +266,8 @@ def test_dvc_artifacts_get_fetches_the_model_from_the_remote(
     consumer.root.mkdir()
 
     consumer.dvc("artifacts", "get", str(published), "model")
+    consumer.dvc("artifacts", "get", str(published), "model", "--rev", "v1.0.0", "-o", "v1.onnx")
 
-    assert sorted(p.name for p in consumer.root.iterdir()) == ["model.onnx"]
+    assert sorted(p.name for p in consumer.root.iterdir()) == ["model.onnx", "v1.onnx"]
     assert (consumer.root / "model.onnx").read_bytes() == shipped
+    assert (consumer.root / "v1.onnx").read_bytes() == shipped
