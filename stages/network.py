@@ -19,36 +19,24 @@ def build_model(cfg: params.Train) -> keras.Model:
     """The network of `cfg`: raw uint8 images (n, 28, 28) in, 10 class probabilities out.
 
     Rescaling to [0, 1] is the first layer, so no other stage repeats it; augmentation layers
-    (active in training only) follow; then, for the CNN, `conv_filters` blocks of
-    `convs_per_block` × (Conv2D [→ BatchNorm] → activation) → MaxPool [→ Dropout]; then
-    Flatten → per hidden unit count Dense [→ BatchNorm] → activation [→ Dropout] → Dense(10)."""
+    (active in training only) follow; then the convolutions of the architecture (`_cnn_blocks`,
+    `_resnet_stages`) and the head: Flatten or a global average per feature map → per hidden
+    unit count Dense [→ BatchNorm] → activation [→ Dropout] → Dense(10)."""
     keras = runtime.import_keras()
     from keras import layers
 
     inputs = keras.Input(shape=dataset.IMAGE_SHAPE, dtype="uint8", name="image")
     x = layers.Rescaling(1 / 255, name="scale")(inputs)
     x = layers.Reshape((*dataset.IMAGE_SHAPE, 1), name="channel")(x)
-    if cfg.augment.translation > 0:
-        t = cfg.augment.translation
-        x = layers.RandomTranslation(t, t, fill_mode="constant", name="random_shift")(x)
-    if cfg.augment.horizontal_flip:  # never vertical: clothes have an up
-        x = layers.RandomFlip("horizontal", name="random_flip")(x)
+    x = _augmentation(x, cfg.augment)
     if cfg.architecture == "cnn":
-        for block, filters in enumerate(cfg.conv_filters, start=1):
-            for conv in range(1, cfg.convs_per_block + 1):
-                name = f"block{block}_conv{conv}"
-                x = layers.Conv2D(
-                    filters,
-                    cfg.kernel_size,
-                    padding=cfg.conv_padding,
-                    use_bias=not cfg.batch_norm,
-                    name=name,
-                )(x)
-                x = _normalise_and_activate(x, cfg, name)
-            x = layers.MaxPooling2D(name=f"block{block}_pool")(x)
-            if cfg.conv_dropout > 0:
-                x = layers.Dropout(cfg.conv_dropout, name=f"block{block}_dropout")(x)
-    x = layers.Flatten(name="flatten")(x)
+        x = _cnn_blocks(x, cfg)
+    elif cfg.architecture == "resnet":
+        x = _resnet_stages(x, cfg)
+    if cfg.head == "global_average":
+        x = layers.GlobalAveragePooling2D(name="average")(x)
+    else:
+        x = layers.Flatten(name="flatten")(x)
     for i, units in enumerate(cfg.hidden_units, start=1):
         x = layers.Dense(units, use_bias=not cfg.batch_norm, name=f"hidden_{i}")(x)
         x = _normalise_and_activate(x, cfg, f"hidden_{i}")
@@ -60,13 +48,84 @@ def build_model(cfg: params.Train) -> keras.Model:
     return keras.Model(inputs, outputs, name=f"fashion_mnist_{cfg.architecture}")
 
 
+def _augmentation(x: keras.KerasTensor, augment: params.Augment) -> keras.KerasTensor:
+    """Keras' random layers, active in training only (at inference they pass images through)."""
+    from keras import layers
+
+    if augment.translation > 0:
+        t = augment.translation
+        x = layers.RandomTranslation(t, t, fill_mode="constant", name="random_shift")(x)
+    if augment.horizontal_flip:  # never vertical: clothes have an up
+        x = layers.RandomFlip("horizontal", name="random_flip")(x)
+    if augment.erasing > 0:
+        # factor (p, p): erase with probability p exactly (a single float would draw p itself);
+        # the rectangle is 2–33% of the image, filled with noise (Zhong et al., 2017).
+        x = layers.RandomErasing(
+            factor=(augment.erasing, augment.erasing), value_range=(0, 1), name="random_erasing"
+        )(x)
+    return x
+
+
+def _cnn_blocks(x: keras.KerasTensor, cfg: params.Train) -> keras.KerasTensor:
+    """Per entry of `conv_filters`: `convs_per_block` × (Conv2D [→ BatchNorm] → activation) →
+    2×2 max-pooling [→ Dropout]."""
+    from keras import layers
+
+    for block, filters in enumerate(cfg.conv_filters, start=1):
+        for conv in range(1, cfg.convs_per_block + 1):
+            name = f"block{block}_conv{conv}"
+            x = layers.Conv2D(
+                filters,
+                cfg.kernel_size,
+                padding=cfg.conv_padding,
+                use_bias=not cfg.batch_norm,
+                name=name,
+            )(x)
+            x = _normalise_and_activate(x, cfg, name)
+        x = layers.MaxPooling2D(name=f"block{block}_pool")(x)
+        if cfg.conv_dropout > 0:
+            x = layers.Dropout(cfg.conv_dropout, name=f"block{block}_dropout")(x)
+    return x
+
+
+def _resnet_stages(x: keras.KerasTensor, cfg: params.Train) -> keras.KerasTensor:
+    """A ResNet (He et al., 2016, basic blocks) sized for 28×28 images: a stem Conv2D of
+    `conv_filters[0]`; then per entry of `conv_filters` a stage of `residual_blocks` blocks,
+    each Conv2D [→ BatchNorm] → activation → Conv2D [→ BatchNorm], added to its input (through a
+    1×1 Conv2D where the width or size changes) → activation; every stage after the first starts
+    at stride 2, halving the feature maps; Dropout after each stage if `conv_dropout`."""
+    from keras import layers
+
+    def conv(x, filters, size, strides, name):
+        x = layers.Conv2D(
+            filters, size, strides, padding="same", use_bias=not cfg.batch_norm, name=name
+        )(x)
+        return layers.BatchNormalization(name=f"{name}_bn")(x) if cfg.batch_norm else x
+
+    x = conv(x, cfg.conv_filters[0], cfg.kernel_size, 1, "stem")
+    x = layers.Activation(cfg.activation, name=f"stem_{cfg.activation}")(x)
+    for stage, filters in enumerate(cfg.conv_filters, start=1):
+        for block in range(1, cfg.residual_blocks + 1):
+            name = f"stage{stage}_block{block}"
+            strides = 2 if stage > 1 and block == 1 else 1
+            shortcut = x
+            if strides > 1 or x.shape[-1] != filters:
+                shortcut = conv(x, filters, 1, strides, f"{name}_shortcut")
+            x = conv(x, filters, cfg.kernel_size, strides, f"{name}_conv1")
+            x = layers.Activation(cfg.activation, name=f"{name}_conv1_{cfg.activation}")(x)
+            x = conv(x, filters, cfg.kernel_size, 1, f"{name}_conv2")
+            x = layers.Add(name=f"{name}_add")([x, shortcut])
+            x = layers.Activation(cfg.activation, name=f"{name}_{cfg.activation}")(x)
+        if cfg.conv_dropout > 0:
+            x = layers.Dropout(cfg.conv_dropout, name=f"stage{stage}_dropout")(x)
+    return x
+
+
 def inference_model(trained: keras.Model, cfg: params.Train) -> keras.Model:
     """The network of `cfg` without its training-only layers (augmentation), holding the weights
     of `trained`: what is exported. Random layers have no ONNX form, and at inference they pass
     images through unchanged; dropout is kept (Keras exports it as the identity)."""
-    plain = dataclasses.replace(
-        cfg, augment=params.Augment(translation=0.0, horizontal_flip=False)
-    )
+    plain = dataclasses.replace(cfg, augment=params.Augment.none())
     model = build_model(plain)
     for layer in model.layers:
         if layer.weights:
@@ -83,12 +142,20 @@ def _normalise_and_activate(x: keras.KerasTensor, cfg: params.Train, name: str):
 
 
 def learning_rate(cfg: params.Train, steps_per_epoch: int):
-    """The optimizer's learning rate: a number, or a cosine decay to 0 over all the steps."""
+    """The optimizer's learning rate: a number, or a cosine decay to 0 over all the steps (after
+    `warmup_epochs` of a linear rise from 0: Goyal et al., 2017; Loshchilov & Hutter, 2017)."""
     if cfg.schedule != "cosine":
         return cfg.learning_rate  # constant, or lowered by ReduceLROnPlateau (a callback)
     keras = runtime.import_keras()
+    if cfg.warmup_epochs == 0:
+        return keras.optimizers.schedules.CosineDecay(
+            cfg.learning_rate, decay_steps=cfg.epochs * steps_per_epoch
+        )
     return keras.optimizers.schedules.CosineDecay(
-        cfg.learning_rate, decay_steps=cfg.epochs * steps_per_epoch
+        0.0,
+        decay_steps=(cfg.epochs - cfg.warmup_epochs) * steps_per_epoch,
+        warmup_target=cfg.learning_rate,
+        warmup_steps=cfg.warmup_epochs * steps_per_epoch,
     )
 
 

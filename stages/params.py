@@ -112,16 +112,25 @@ class Plateau:
 class Augment:
     translation: float
     horizontal_flip: bool
+    erasing: float
 
     def __post_init__(self) -> None:
         _require(0 <= self.translation < 0.5, "translation", "a fraction of the image in [0, 0.5)")
+        _require(0 <= self.erasing <= 1, "erasing", "a probability in [0, 1]")
+
+    @classmethod
+    def none(cls) -> "Augment":
+        """No augmentation: what the exported model holds."""
+        return cls(translation=0.0, horizontal_flip=False, erasing=0.0)
 
 
 @dataclasses.dataclass(frozen=True)
 class Train:
-    architecture: Literal["mlp", "cnn"]
+    architecture: Literal["mlp", "cnn", "resnet"]
     conv_filters: list[int]
     convs_per_block: int
+    residual_blocks: int
+    head: Literal["flatten", "global_average"]
     kernel_size: int
     conv_padding: Literal["same", "valid"]
     conv_dropout: float
@@ -136,6 +145,7 @@ class Train:
     nesterov: bool
     weight_decay: float
     schedule: Literal["constant", "cosine", "plateau"]
+    warmup_epochs: int
     plateau: Plateau
     label_smoothing: float
     batch_size: int
@@ -152,6 +162,7 @@ class Train:
         _require(len(self.conv_filters) > 0, "conv_filters", "at least one block")
         _require(all(n >= 1 for n in self.conv_filters), "conv_filters", "filters ≥ 1 per block")
         _require(self.convs_per_block >= 1, "convs_per_block", "an integer ≥ 1")
+        _require(self.residual_blocks >= 1, "residual_blocks", "an integer ≥ 1")
         _require(self.kernel_size in (1, 3, 5, 7), "kernel_size", "1, 3, 5 or 7")
         _require(0 <= self.conv_dropout < 1, "conv_dropout", "a rate in [0, 1)")
         _require(all(n >= 1 for n in self.hidden_units), "hidden_units", "units ≥ 1 per layer")
@@ -170,6 +181,29 @@ class Train:
             "runs Erfc there, which the ONNX export cannot express",
         )
         _require(self.epochs >= 1, "epochs", "an integer ≥ 1")
+        _require(
+            0 <= self.warmup_epochs < self.epochs, "warmup_epochs", "epochs in [0, train.epochs)"
+        )
+        _require(
+            self.warmup_epochs == 0 or self.schedule == "cosine",
+            "warmup_epochs",
+            "0, or train.schedule: cosine (the warm-up leads into the cosine decay)",
+        )
+        _require(
+            self.head == "flatten" or self.architecture != "mlp",
+            "head",
+            "flatten for train.architecture: mlp (it has no feature maps to average)",
+        )
+        if self.architecture == "resnet":
+            _require(
+                self.conv_padding == "same",
+                "conv_padding",
+                "same for train.architecture: resnet (a shortcut adds maps of equal size)",
+            )
+            # A stem at 28×28, then each stage after the first halves the size (stride 2).
+            _require(
+                len(self.conv_filters) <= 5, "conv_filters", "at most 5 stages (28 → 2 pixels)"
+            )
         if self.architecture == "cnn":
             size, pools = 28, len(self.conv_filters)
             for _ in range(pools):

@@ -4,7 +4,7 @@ import yaml
 from stages import params
 from stages.errors import PipelineError
 from tests.conftest import REPO, committed_params, write_yaml
-from tools import presets
+from tools import experiments, presets
 
 NAMES = sorted(p.stem for p in (REPO / "presets").glob("*.yaml"))
 
@@ -16,7 +16,7 @@ def test_the_three_presets_exist():
 @pytest.mark.parametrize("name", NAMES)
 def test_each_preset_gives_valid_params(tmp_path, monkeypatch, name):
     monkeypatch.chdir(REPO)
-    document = presets.apply_overrides(committed_params(), presets.load_preset(name))
+    document = experiments.apply_overrides(committed_params(), presets.load_preset(name))
     path = write_yaml(tmp_path / "params.yaml", document)
     for section in params.SECTIONS:
         params.load(path, section)
@@ -25,11 +25,11 @@ def test_each_preset_gives_valid_params(tmp_path, monkeypatch, name):
 def test_mlp_sgd_is_the_committed_default(monkeypatch):
     monkeypatch.chdir(REPO)
     document = committed_params()
-    assert presets.apply_overrides(document, presets.load_preset("mlp-sgd")) == document
+    assert experiments.apply_overrides(document, presets.load_preset("mlp-sgd")) == document
 
 
 def test_set_arguments_are_yaml_values_dvc_parses():
-    arguments = presets.set_arguments(
+    arguments = experiments.set_arguments(
         {"train.hidden_units": [128], "train.optimizer": "adam", "train.checkpoint.enabled": True}
     )
     assert arguments == [
@@ -47,8 +47,8 @@ def test_unknown_preset_and_unknown_key_are_refused(monkeypatch):
     monkeypatch.chdir(REPO)
     with pytest.raises(PipelineError, match="no preset 'resnet' .known: cnn, dense128-adam"):
         presets.load_preset("resnet")
-    with pytest.raises(PipelineError, match="'train.epoch' is not in params.yaml"):
-        presets.apply_overrides(committed_params(), {"train.epoch": 3})
+    with pytest.raises(PipelineError, match="key 'train.epoch' is not in params.yaml"):
+        experiments.apply_overrides(committed_params(), {"train.epoch": 3})
 
 
 def test_results_table_formats_the_measurements():

@@ -160,9 +160,52 @@ ARCHITECTURES = {
         "conv_filters": [4],
         "convs_per_block": 1,
         "kernel_size": 5,
-        "augment": params.Augment(translation=0.1, horizontal_flip=True),
+        "augment": params.Augment(translation=0.1, horizontal_flip=True, erasing=0.5),
+    },
+    "cnn-global-average": {"architecture": "cnn", "conv_filters": [4], "head": "global_average"},
+    "resnet": {
+        "architecture": "resnet",
+        "conv_filters": [4, 8, 8],
+        "residual_blocks": 2,
+        "batch_norm": True,
+        "head": "global_average",
+        "hidden_units": [],
     },
 }
+
+
+def test_resnet_stages_halve_the_maps_and_add_shortcuts():
+    cfg = _train_cfg(
+        architecture="resnet", conv_filters=[4, 8, 16], residual_blocks=2, hidden_units=[]
+    )
+    model = network.build_model(cfg)
+    shapes = {layer.name: layer.output.shape[1:] for layer in model.layers}
+    assert shapes["stage1_block2_add"] == (28, 28, 4)
+    assert shapes["stage2_block1_add"] == (14, 14, 8)
+    assert shapes["stage3_block2_add"] == (7, 7, 16)
+    # A projection where the width or size changes; identity shortcuts elsewhere.
+    projections = sorted(n for n in shapes if n.endswith("_shortcut"))
+    assert projections == ["stage2_block1_shortcut", "stage3_block1_shortcut"]
+    assert shapes["flatten"] == (7 * 7 * 16,)
+
+
+def test_erasing_alone_is_active_in_training_only_and_leaves_the_exported_model(tiny_run):
+    cfg = _train_cfg(augment=params.Augment(translation=0.0, horizontal_flip=False, erasing=1.0))
+    model = network.build_model(cfg)
+    assert "random_erasing" in [layer.name for layer in model.layers]
+    images, _ = dataset.read_split(tiny_run.test)
+    plain = model.predict(images, verbose=0)
+    assert not np.allclose(np.asarray(model(images, training=True)), plain)
+    exported = network.inference_model(model, cfg)
+    assert "random_erasing" not in [layer.name for layer in exported.layers]
+    np.testing.assert_array_equal(exported.predict(images, verbose=0), plain)
+
+
+def test_warmup_rises_linearly_then_the_cosine_decays_to_zero():
+    cfg = _train_cfg(schedule="cosine", warmup_epochs=2, epochs=4, learning_rate=0.1)
+    schedule = network.learning_rate(cfg, steps_per_epoch=10)
+    rates = [float(schedule(step)) for step in range(0, 41, 5)]
+    assert rates == pytest.approx([0, 0.025, 0.05, 0.075, 0.1, 0.0854, 0.05, 0.0146, 0], abs=1e-4)
 
 
 @pytest.mark.parametrize("changes", ARCHITECTURES.values(), ids=ARCHITECTURES.keys())
@@ -177,7 +220,7 @@ def test_every_architecture_builds_and_trains_a_step(changes, tiny_run):
 
 
 def test_augmentation_is_active_in_training_only(tiny_run):
-    cfg = _train_cfg(augment=params.Augment(translation=0.2, horizontal_flip=True))
+    cfg = _train_cfg(augment=params.Augment(translation=0.2, horizontal_flip=True, erasing=0.5))
     model = network.build_model(cfg)
     images, _ = dataset.read_split(tiny_run.test)
     first, second = model.predict(images, verbose=0), model.predict(images, verbose=0)

@@ -1,0 +1,101 @@
+"""DVC experiments as the presets and the frontier search use them: named sets of params
+overrides (YAML files of dotted keys), queued or run with `dvc exp run -S …`, their results read
+back from `dvc exp show --json` and the train stage's timing records
+(stages/run_summary.py: timings stay out of the tracked metrics)."""
+
+import json
+import os
+from pathlib import Path
+
+from stages import params, run_summary
+from stages.errors import PipelineError
+from tools import commands
+
+# Where the train stage of every experiment run by these tools writes its timing record: DVC's
+# own git-ignored scratch directory, so that queued runs in temporary copies write here too.
+TIMINGS = Path(".dvc/tmp/timings")
+
+
+def read_overrides(path: Path) -> dict:
+    """A YAML mapping of dotted params keys to values, read by DVC's YAML parser."""
+    overrides = params.read_yaml(path)
+    if not isinstance(overrides, dict):
+        raise PipelineError(f"{path}: expected a mapping of dotted params keys to values")
+    return overrides
+
+
+def set_arguments(overrides: dict) -> list[str]:
+    """`dvc exp run` arguments that set each key; values in YAML flow style (JSON is YAML)."""
+    return [
+        arg for key, value in overrides.items() for arg in ("-S", f"{key}={json.dumps(value)}")
+    ]
+
+
+def apply_overrides(document: dict, overrides: dict) -> dict:
+    """A copy of a params document with the dotted keys of `overrides` set."""
+    document = json.loads(json.dumps(document))
+    for dotted, value in overrides.items():
+        *parents, last = dotted.split(".")
+        node = document
+        for part in parents:
+            node = node[part]
+        if last not in node:
+            raise PipelineError(f"key {dotted!r} is not in params.yaml")
+        node[last] = value
+    return document
+
+
+def timed_environment() -> dict[str, str]:
+    """This process's environment, plus where the train stage writes its timing record."""
+    return {**os.environ, run_summary.TIMINGS_ENV: str(TIMINGS.resolve())}
+
+
+def run(name: str, overrides: dict, *, temp: bool) -> None:
+    """Run one experiment named `name` now (in a temporary copy if `temp`), timed."""
+    argv = ["exp", "run", "-n", name, *(["--temp"] if temp else []), *set_arguments(overrides)]
+    commands.dvc(*argv, env=timed_environment())
+
+
+def queue(name: str, overrides: dict) -> None:
+    """Add one experiment to DVC's queue, to run later with `run_queue`."""
+    commands.dvc("exp", "run", "--queue", "-n", name, *set_arguments(overrides))
+
+
+def run_queue() -> None:
+    """Run every queued experiment, one at a time (timings stay comparable), timed; return when
+    the queue is empty."""
+    commands.dvc("exp", "run", "--run-all", "--jobs", "1", env=timed_environment())
+
+
+def shown() -> dict[str, dict]:
+    """{experiment name: {"params": train section, "metrics": {path: data}}} of every
+    experiment in `dvc exp show --json`."""
+    found = {}
+    for baseline in json.loads(commands.dvc("exp", "show", "--json")):
+        for branch in baseline.get("experiments") or []:
+            for exp in branch["revs"]:
+                if not exp.get("name") or not exp.get("data"):
+                    continue
+                data = exp["data"]
+                found[exp["name"]] = {
+                    "params": data["params"]["params.yaml"]["data"],
+                    "metrics": {path: m["data"] for path, m in data["metrics"].items()},
+                }
+    return found
+
+
+def result(name: str, experiment: dict) -> dict:
+    """What an experiment measured: accuracies, epochs, size and time (its timing record)."""
+    metrics = experiment["metrics"]
+    evaluation, training = metrics["metrics/eval.json"], metrics["metrics/train/metrics.json"]
+    timing = run_summary.read_timing(TIMINGS, name)
+    return {
+        "val_accuracy": training["eval"]["accuracy"],
+        "test_accuracy": evaluation["accuracy"],
+        "macro_f1": evaluation["macro_f1"],
+        "epochs_run": training["epochs_run"],
+        "parameters": training["parameters"],
+        "train_seconds": timing.train_seconds,
+        "seconds_per_epoch": round(timing.train_seconds / len(timing.epoch_seconds), 2),
+        "images_per_second": round(timing.images_per_second),
+    }
