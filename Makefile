@@ -19,10 +19,10 @@ PRESET ?= cnn
 REMOTE_DIR ?= $(HOME)/.cache/dvc-remotes/fashion-mnist
 
 .PHONY: help setup setup-dev hooks data-source browser qemu repro test test-slow report docs \
-	preset presets bench lint lock clean remote-local remote-s3 push pull worker
+	preset presets frontier bench lint lock clean remote-local remote-s3 push pull worker
 
 # `make help`'s groups, in its order; a target in none is listed last, under "Ungrouped".
-HELP_GROUPS := Daily use=repro test test-slow report preset presets docs;\
+HELP_GROUPS := Daily use=repro test test-slow report preset presets frontier docs;\
 	Working as a team=remote-local remote-s3 push pull worker;\
 	Maintenance=help setup setup-dev data-source browser qemu bench lint hooks lock clean
 
@@ -117,6 +117,11 @@ preset: setup ## run PRESET (cnn, dense128-adam or mlp-sgd) as a DVC experiment 
 
 presets: setup ## run every preset in a temporary copy; write metrics/presets.json and a table
 	$(BIN)/python -m tools.presets measure
+
+frontier: setup ## queue frontier/candidates.yaml, run it one at a time, write metrics/frontier.json
+	$(BIN)/python -m tools.frontier queue
+	$(BIN)/python -m tools.frontier run
+	$(BIN)/python -m tools.frontier collect
 
 remote-local: setup ## make REMOTE_DIR this clone's default remote (in .dvc/config.local: not committed)
 	$(BIN)/dvc remote add --local --default --force local $(abspath $(REMOTE_DIR))

@@ -5,6 +5,8 @@ back from `dvc exp show --json` and the train stage's timing records
 
 import json
 import os
+import statistics
+import sys
 from pathlib import Path
 
 from stages import params, run_summary
@@ -46,8 +48,11 @@ def apply_overrides(document: dict, overrides: dict) -> dict:
 
 
 def timed_environment() -> dict[str, str]:
-    """This process's environment, plus where the train stage writes its timing record."""
-    return {**os.environ, run_summary.TIMINGS_ENV: str(TIMINGS.resolve())}
+    """This process's environment, plus where the train stage writes its timing record, with
+    this Python's directory first on the PATH: DVC's queue starts its workers as `dvc`, and the
+    stages run as `python`, both found on the PATH."""
+    path = os.pathsep.join([os.path.dirname(sys.executable), os.environ.get("PATH", "")])
+    return {**os.environ, "PATH": path, run_summary.TIMINGS_ENV: str(TIMINGS.resolve())}
 
 
 def run(name: str, overrides: dict, *, temp: bool) -> None:
@@ -96,6 +101,7 @@ def result(name: str, experiment: dict) -> dict:
         "epochs_run": training["epochs_run"],
         "parameters": training["parameters"],
         "train_seconds": timing.train_seconds,
-        "seconds_per_epoch": round(timing.train_seconds / len(timing.epoch_seconds), 2),
+        # The median: an epoch slowed by another process on the machine does not move it.
+        "seconds_per_epoch": round(statistics.median(timing.epoch_seconds), 2),
         "images_per_second": round(timing.images_per_second),
     }

@@ -2,7 +2,7 @@
 params overrides) queued and run as DVC experiments one at a time, then collected into
 metrics/frontier.json, a plot and a table (docs/frontier.md).
 
-    python -m tools.frontier queue       # dvc exp run --queue -n <name> -S … for each candidate
+    python -m tools.frontier queue [NAME…]  # dvc exp run --queue -n <name> -S … per candidate
     python -m tools.frontier run         # dvc exp run --run-all --jobs 1, timed
     python -m tools.frontier collect     # metrics/frontier.json, metrics/frontier.png, a table
     python -m tools.frontier choose 900  # the candidate with the best validation accuracy ≤ 900 s
@@ -58,7 +58,7 @@ def table(results: dict[str, dict]) -> str:
     """A Markdown table of every run, fastest first; frontier runs in bold."""
     front = set(pareto(results))
     lines = [
-        "| run | training time | s/epoch | epochs | images/s | validation accuracy "
+        "| run | training time | median s/epoch | epochs | images/s | validation accuracy "
         "| test accuracy | parameters |",
         "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
@@ -145,7 +145,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     subcommands = parser.add_subparsers(dest="command", required=True)
-    subcommands.add_parser("queue", help="queue every candidate as a DVC experiment")
+    queue = subcommands.add_parser("queue", help="queue candidates as DVC experiments")
+    queue.add_argument("names", nargs="*", help="candidates to queue (default: all)")
     subcommands.add_parser("run", help="run the queue, one experiment at a time")
     subcommands.add_parser("collect", help="write metrics/frontier.json, its plot and a table")
     budget = subcommands.add_parser("choose", help="the best run on validation within a time")
@@ -153,8 +154,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     if args.command == "queue":
-        for name, overrides in candidates().items():
-            experiments.queue(name, overrides)
+        known = candidates()
+        if unknown := sorted(set(args.names) - set(known)):
+            raise PipelineError(f"no candidate {', '.join(unknown)} in {CANDIDATES}")
+        for name in args.names or known:
+            experiments.queue(name, known[name])
     elif args.command == "run":
         experiments.run_queue()
     elif args.command == "collect":

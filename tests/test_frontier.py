@@ -1,0 +1,101 @@
+import json
+
+import pytest
+
+from stages import params, run_summary
+from stages.errors import DataError, PipelineError
+from tests.conftest import REPO, committed_params, write_yaml
+from tools import experiments, frontier
+
+
+def _run(seconds: float, val: float, test: float = 0.9) -> dict:
+    return {
+        "train_seconds": seconds,
+        "seconds_per_epoch": seconds / 4,
+        "epochs_run": 4,
+        "images_per_second": 1000,
+        "val_accuracy": val,
+        "test_accuracy": test,
+        "parameters": 1234,
+    }
+
+
+RESULTS = {
+    "slow-good": _run(800, 0.94),
+    "slow-worse": _run(900, 0.93),
+    "fast": _run(100, 0.90),
+    "middle": _run(400, 0.92, test=0.99),  # the best test accuracy must not sway a choice
+    "middle-worse": _run(300, 0.89),
+}
+
+
+def test_pareto_keeps_the_runs_no_faster_run_beats_on_validation():
+    assert frontier.pareto(RESULTS) == ["fast", "middle", "slow-good"]
+
+
+@pytest.mark.parametrize(
+    ("budget", "chosen"),
+    [(100, "fast"), (850, "slow-good"), (10_000, "slow-good"), (400, "middle")],
+)
+def test_choose_takes_the_best_validation_accuracy_within_the_budget(budget, chosen):
+    assert frontier.choose(RESULTS, budget) == chosen
+
+
+def test_choose_refuses_a_budget_no_run_met():
+    with pytest.raises(PipelineError, match="no run trained within 50 s"):
+        frontier.choose(RESULTS, 50)
+
+
+def test_table_lists_runs_fastest_first_with_the_frontier_in_bold():
+    lines = frontier.table(RESULTS).splitlines()
+    assert [line.split(" | ")[0] for line in lines[2:]] == [
+        "| **`fast`**",
+        "| `middle-worse`",
+        "| **`middle`**",
+        "| **`slow-good`**",
+        "| `slow-worse`",
+    ]
+    assert lines[2] == "| **`fast`** | 1.7 min | 25.0 | 4 | 1,000 | 0.9000 | 0.9000 | 1,234 |"
+
+
+def test_the_figure_marks_every_run_and_the_presets(tmp_path):
+    from stages import plots
+
+    fig = frontier.figure(RESULTS, {"cnn": _run(600, 0.93, test=0.935)})
+    texts = [t.get_text() for t in fig.axes[0].texts]
+    assert sorted(texts) == sorted([*RESULTS, "preset cnn"])
+    plots.save(fig, tmp_path / "frontier.png")
+    assert (tmp_path / "frontier.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_every_candidate_gives_valid_params(tmp_path, monkeypatch):
+    monkeypatch.chdir(REPO)
+    candidates = frontier.candidates()
+    assert candidates
+    for overrides in candidates.values():
+        document = experiments.apply_overrides(committed_params(), overrides)
+        path = write_yaml(tmp_path / "params.yaml", document)
+        for section in params.SECTIONS:
+            params.load(path, section)
+
+
+def test_a_timing_record_goes_where_the_environment_says_and_reads_back(tmp_path):
+    timing = run_summary.Timing("exp-1", 12.5, [6.0, 6.5], 1000)
+    assert run_summary.write_timing(timing, {}) is None  # no directory named: nothing written
+    path = run_summary.write_timing(timing, {run_summary.TIMINGS_ENV: str(tmp_path / "t")})
+    assert path == tmp_path / "t" / "exp-1.json"
+    assert json.loads(path.read_text())["epoch_seconds"] == [6.0, 6.5]
+    read = run_summary.read_timing(tmp_path / "t", "exp-1")
+    assert read == timing and read.images_per_second == pytest.approx(2000 / 12.5)
+    with pytest.raises(DataError, match="no timing of experiment 'exp-2'"):
+        run_summary.read_timing(tmp_path / "t", "exp-2")
+
+
+def test_experiments_run_with_this_python_first_on_the_path(monkeypatch):
+    import os
+    import sys
+
+    monkeypatch.setenv("PATH", "/usr/bin")
+    env = experiments.timed_environment()
+    assert env["PATH"].split(os.pathsep)[0] == os.path.dirname(sys.executable)
+    assert env[run_summary.TIMINGS_ENV].endswith(".dvc/tmp/timings")
