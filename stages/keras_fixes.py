@@ -1,10 +1,11 @@
-"""Workarounds for Keras bugs that break `fit` under tf.distribute, applied only to the Keras
-versions they were written for. Each names its upstream issue; tests/test_keras_fixes.py checks
-that the bug is still there without the workaround, and fails once Keras fixes it: then delete
-the workaround and that test.
+"""Workarounds for Keras bugs, applied only to the Keras versions they were written for.
 
-Training itself stays Keras' own: only two private helpers of its TensorFlow trainer are
-replaced, and only in the distributed modes (stages/distribution.py applies them)."""
+- Two break `fit` under tf.distribute. Each names its upstream issue; tests/test_keras_fixes.py
+  checks that the bug is still there without the workaround, and fails once Keras fixes it: then
+  delete the workaround and that test. Only two private helpers of Keras' TensorFlow trainer are
+  replaced, and only in the distributed modes (stages/distribution.py applies them).
+- One makes `fit` stall between epochs (`without_autotune_stalls`, applied by the train stage):
+  it changes how fast, never what, the network learns."""
 
 import logging
 
@@ -39,6 +40,37 @@ def apply() -> None:
     trainer.TensorFlowTrainer._maybe_symbolic_build = _built_on_a_local_batch(
         trainer.TensorFlowTrainer._maybe_symbolic_build
     )
+
+
+def without_autotune_stalls() -> None:
+    """Turn tf.data's autotuning off for the datasets Keras makes of NumPy arrays (`fit`'s
+    training and validation data), if the installed Keras is one this was written for.
+
+    At the end of an epoch Keras drops the epoch's dataset iterator, and dropping it waits for
+    tf.data's autotuning thread, which sleeps between its rounds, and longer as training goes on:
+    here the process then sat idle for 5–20 s after one epoch in two (seen with py-spy and gdb:
+    the main thread in `~LogicalThreadWrapper`, under `RootDataset::Iterator`'s destructor),
+    12% of a 14-epoch CNN's training time (docs/frontier.md). No upstream issue found. Without
+    autotuning the pipeline still runs its `map` in parallel and prefetches; the batches, their
+    order and so every weight are the same (tests/test_keras_fixes.py)."""
+    keras = runtime.import_keras()
+    if not applies_to(keras.__version__):
+        return
+    import tensorflow as tf
+    from keras.src.trainers.data_adapters import array_data_adapter
+
+    adapter = array_data_adapter.ArrayDataAdapter
+    if getattr(adapter.get_tf_dataset, "patched", False):
+        return
+    make_dataset = adapter.get_tf_dataset
+
+    def get_tf_dataset_without_autotuning(self):
+        options = tf.data.Options()
+        options.autotune.enabled = False
+        return make_dataset(self).with_options(options)
+
+    get_tf_dataset_without_autotuning.patched = True
+    adapter.get_tf_dataset = get_tf_dataset_without_autotuning
 
 
 def _scalars_reduced_without_axis(reduce_per_replica):

@@ -22,6 +22,7 @@ from stages import (
     cli,
     dataset,
     distribution,
+    keras_fixes,
     model_file,
     network,
     network_size,
@@ -109,6 +110,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     strategy, chief = distribution.choose_strategy(cfg)  # first: it may configure the devices
 
     runtime.seed_everything(cfg.seed)
+    keras_fixes.without_autotune_stalls()
     train, val = dataset.read_split(args.train), dataset.read_split(args.val)
     with strategy.scope():  # variables on every replica; `batch_size` is split across them
         model = network.build_model(cfg)

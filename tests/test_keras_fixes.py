@@ -50,3 +50,53 @@ def test_keras_still_fails_an_uneven_distributed_batch_without_the_workaround():
     assert runs[True].returncode == 0 and "trained" in runs[True].stdout, runs[True].stderr
     assert runs[False].returncode != 0, "Keras trains an uneven batch now: drop the workaround"
     assert "must have the same size and shape" in runs[False].stderr
+
+
+def test_the_datasets_keras_makes_of_arrays_run_without_autotuning():
+    import numpy as np
+    from keras.src.trainers.data_adapters.array_data_adapter import ArrayDataAdapter
+
+    keras_fixes.without_autotune_stalls()
+    keras_fixes.without_autotune_stalls()  # a second call changes nothing
+    adapter = ArrayDataAdapter(np.zeros((10, 2)), np.zeros(10), batch_size=4, shuffle=True)
+    dataset = adapter.get_tf_dataset()
+    assert dataset.options().autotune.enabled is False
+    assert [len(x) for x, _ in dataset] == [4, 4, 2]
+
+
+# A small CNN with batch normalisation, dropout and shuffling, fitted for 2 epochs: the SHA-256 of
+# its weights, with or without the workaround.
+FIT_WEIGHTS = """
+import hashlib, sys
+import numpy as np
+from stages import keras_fixes, runtime
+runtime.seed_everything(1)
+if "--fixed" in sys.argv:
+    keras_fixes.without_autotune_stalls()
+import keras
+rng = np.random.default_rng(0)
+x, y = rng.random((300, 8, 8, 1), "float32"), rng.integers(0, 3, 300)
+model = keras.Sequential([
+    keras.Input((8, 8, 1)), keras.layers.Conv2D(4, 3), keras.layers.BatchNormalization(),
+    keras.layers.Flatten(), keras.layers.Dropout(0.3), keras.layers.Dense(3, "softmax"),
+])
+model.compile("adam", "sparse_categorical_crossentropy")
+model.fit(x, y, batch_size=32, epochs=2, validation_data=(x[:50], y[:50]), verbose=0)
+print(hashlib.sha256(b"".join(w.tobytes() for w in model.get_weights())).hexdigest())
+"""
+
+
+@pytest.mark.slow
+def test_without_autotuning_the_network_learns_the_same_weights():
+    hashes = {
+        fixed: subprocess.run(
+            [sys.executable, "-c", FIT_WEIGHTS, *(["--fixed"] if fixed else [])],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=300,
+        ).stdout
+        for fixed in (False, True)
+    }
+    assert hashes[False] == hashes[True] != ""
