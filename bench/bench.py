@@ -102,12 +102,12 @@ def throughput(architecture_overrides: dict, images: int, batch_size: int, spe: 
     code = f"""
 import json, sys, time
 from pathlib import Path
-from stages import dataset, network, params, runtime, train
+from stages import dataset, network, params, tensorflow_setup, train
 import dataclasses
 cfg = params.load(Path("params.yaml"), params.Train)
 cfg = dataclasses.replace(cfg, **{architecture_overrides!r})
-runtime.seed_everything(42)
-keras = runtime.import_keras()
+tensorflow_setup.seed_everything(42)
+keras = tensorflow_setup.import_keras()
 x, y = dataset.read_split(Path("data/prepared/train.npz"))
 x, y = x[:{images}], train.one_hot(y[:{images}])
 model = network.build_model(cfg)

@@ -8,7 +8,7 @@ replaced, and only in the distributed modes (stages/distribution.py applies them
 
 import logging
 
-from stages import runtime
+from stages import tensorflow_setup
 
 logger = logging.getLogger(__name__)
 
@@ -22,7 +22,7 @@ def applies_to(version: str) -> bool:
 
 def apply() -> None:
     """Install both workarounds (once), if the installed Keras is one they were written for."""
-    keras = runtime.import_keras()
+    keras = tensorflow_setup.import_keras()
     if not applies_to(keras.__version__):
         logger.warning(
             "Keras %s: the tf.distribute workarounds in stages/keras_fixes.py were written for "

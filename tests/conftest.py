@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 import yaml
 
-from stages import dataset, runtime
+from stages import dataset, tensorflow_setup
 
 TRAIN_PER_CLASS = 20
 TEST_PER_CLASS = 5
@@ -93,8 +93,8 @@ def load_pipeline() -> dict:
 
 def pytest_configure(config: pytest.Config) -> None:
     # Tests train and load models in this process too: in the committed numerics mode, which
-    # TensorFlow must see before any test loads it (stages/runtime.py).
-    runtime.set_numerics(committed_params()["train"]["numerics"])
+    # TensorFlow must see before any test loads it (stages/tensorflow_setup.py).
+    tensorflow_setup.set_numerics(committed_params()["train"]["numerics"])
 
 
 def committed_params() -> dict:

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from stages import dataset, distribution, epochs, model_file, params, train
+from stages import dataset, distribution, model_file, params, train, training_history
 from stages.errors import PipelineError
 from tests.conftest import REPO, file_tree, free_ports, load_pipeline, tiny_params, write_yaml
 from tools import worker
@@ -163,7 +163,7 @@ def test_multi_worker_without_tf_config_exits_2_in_one_line(tmp_path, tiny_run, 
 def _assert_trained_like_none(model: Path, history_dir: Path, tiny_run) -> None:
     """The model and validation history of a distributed run match the default run's (tiny_run,
     same params but `distribution: none`) within the measured tolerances."""
-    ours, none = epochs.read(history_dir), epochs.read(tiny_run.history)
+    ours, none = training_history.read(history_dir), training_history.read(tiny_run.history)
     assert list(ours.index) == list(none.index) == [1, 2]
     assert ours["val_accuracy"].iloc[-1] > 0.5  # chance is 0.1: it really learned
     np.testing.assert_allclose(ours["val_accuracy"], none["val_accuracy"], atol=ACCURACY_TOLERANCE)
@@ -195,7 +195,10 @@ def test_mirrored_with_a_batch_that_splits_unevenly_trains(tmp_path, tiny_run, t
     result = _train_in_subprocess(tiny_run, tmp_path, document)
     assert result.returncode == 0, result.stderr
     assert "train.batch_size=16 does not split evenly over 3 replicas" in result.stderr
-    history, none = epochs.read(tmp_path / "live/plots/metrics"), epochs.read(tiny_run.history)
+    history, none = (
+        training_history.read(tmp_path / "live/plots/metrics"),
+        training_history.read(tiny_run.history),
+    )
     assert history["val_accuracy"].iloc[-1] > 0.5
     # Measured 0.017 apart: each replica's mean loss weighs the same, whatever its share.
     np.testing.assert_allclose(history["val_loss"], none["val_loss"], atol=0.05)
@@ -281,7 +284,7 @@ def test_two_workers_train_together_and_only_the_chief_writes(tmp_path, tiny_run
     outs = [next(iter(entry)) for entry in stage["outs"]]  # {path: {persist: true}}
     figures = [next(iter(entry)) for entry in stage["plots"][1:]]  # the training curves
     written = {*outs, *figures, next(iter(stage["metrics"][0]))}
-    written |= {f"{history_dir}/{name}" for name in epochs.FILES.values()}
+    written |= {f"{history_dir}/{name}" for name in training_history.FILES.values()}
     assert set(after) - set(before) == written
     # The non-chief's temporary directory is gone (a library leaves a 51-byte `.ses` session file).
     assert list(scratch.glob("worker-*")) == []

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from stages import epochs
+from stages import training_history
 from tests.conftest import REPO, load_pipeline
 
 STAGES = ["download", "preprocess", "train", "evaluate", "predict"]
@@ -160,7 +160,7 @@ def test_training_curves_name_the_files_dvclive_writes():
     for plot in PIPELINE["plots"]:
         (definition,) = plot.values()
         for path in definition["y"]:
-            assert path.removeprefix(f"{history_dir}/") in epochs.FILES.values(), path
+            assert path.removeprefix(f"{history_dir}/") in training_history.FILES.values(), path
 
 
 def test_the_model_artifact_is_the_onnx_file_that_train_writes_and_the_others_run():

@@ -14,12 +14,12 @@ import pytest
 
 from stages import (
     dataset,
-    evaluate,
     model_file,
     onnx_export,
     onnx_model,
     params,
-    runtime,
+    scoring,
+    tensorflow_setup,
     train,
 )
 from stages.errors import DataError, PipelineError
@@ -124,7 +124,7 @@ def test_a_gap_to_keras_stops_the_export_in_one_line():
 
 
 def test_cross_entropy_is_keras_own():
-    keras = runtime.import_keras()
+    keras = tensorflow_setup.import_keras()
     rng = np.random.default_rng(3)
     probabilities = rng.dirichlet(np.ones(10), size=64).astype(np.float32)
     probabilities[0] = np.eye(10)[3]  # a certain answer, right; then a certain one, wrong
@@ -132,7 +132,7 @@ def test_cross_entropy_is_keras_own():
     labels = rng.integers(0, 10, 64)
     labels[:2] = 3
     expected = float(keras.losses.SparseCategoricalCrossentropy()(labels, probabilities))
-    assert evaluate.cross_entropy(probabilities, labels) == pytest.approx(expected, abs=1e-6)
+    assert scoring.cross_entropy(probabilities, labels) == pytest.approx(expected, abs=1e-6)
 
 
 def _write(proto: onnx.ModelProto, path):

@@ -6,7 +6,7 @@ import subprocess
 
 import pytest
 
-from stages import runtime
+from stages import tensorflow_setup
 from tests.conftest import committed_params, write_yaml
 from tools import reproduction
 
@@ -58,7 +58,7 @@ def test_elsewhere_test_accuracy_must_be_within_the_tolerance(
     project, monkeypatch, caplog, accuracy, code
 ):
     caplog.set_level(logging.INFO)
-    monkeypatch.setattr(runtime.platform, "machine", lambda: "aarch64")
+    monkeypatch.setattr(tensorflow_setup.platform, "machine", lambda: "aarch64")
     (project / "metrics/eval.json").write_text(json.dumps({"accuracy": accuracy}))
     (project / "metrics/confusion.csv").write_text("other bytes\n")
     assert reproduction.main(ARGV) == code
