@@ -10,7 +10,6 @@ import json
 import logging
 import os
 import shlex
-import shutil
 import signal
 import subprocess
 import sys
@@ -23,7 +22,10 @@ import pytest
 
 from stages import dataset, distribution, model_file, params, train, training_history
 from stages.errors import PipelineError
-from tests.conftest import REPO, file_tree, free_ports, load_pipeline, tiny_params, write_yaml
+from tests.helpers.ports import free_ports
+from tests.helpers.project import REPO, file_tree, load_pipeline, write_yaml
+from tests.helpers.repo import make_repo
+from tests.helpers.tiny import tiny_params
 from tools import worker
 
 # Measured: mirrored (2 logical CPU devices) and multi_worker (2 processes) against none on the
@@ -108,17 +110,8 @@ def test_a_non_chief_trains_but_writes_nothing_where_it_was_told(
     monkeypatch.setattr(tempfile, "tempdir", str(scratch))
     out = tmp_path / "out"
     caplog.set_level(logging.INFO)
-    train.main(
-        [
-            f"--train={tiny_run.train}",
-            f"--val={tiny_run.val}",
-            f"--model={out / 'model' / 'model.keras'}",
-            f"--onnx={out / 'model' / 'model.onnx'}",
-            f"--live={out / 'live'}",
-            f"--curves-png={out / 'curves.png'}",
-            f"--params={write_yaml(tmp_path / 'params.yaml', tiny_params(tiny_source))}",
-        ]
-    )
+    params_path = write_yaml(tmp_path / "params.yaml", tiny_params(tiny_source))
+    train.main(tiny_run.train_args(out, params_path))
     assert "in step with the chief, which wrote the model" in caplog.text
     assert not out.exists()
     assert list(scratch.iterdir()) == []
@@ -239,25 +232,17 @@ def _run_together(
     return [(p.returncode, (logs / f"{i}.log").read_text()) for i, p in enumerate(processes)]
 
 
-def _dvc_project(root: Path, document: dict) -> Path:
-    """A DVC project (no git) with this repository's dvc.yaml and code and the params
-    `document`, without data."""
-    (root / ".dvc").mkdir(parents=True)
-    (root / ".dvc" / "config").write_text("[core]\n    no_scm = True\n")
-    (root / "dvc.yaml").write_text((REPO / "dvc.yaml").read_text())
-    for package in ("stages", "tools"):
-        shutil.copytree(
-            REPO / package, root / package, ignore=shutil.ignore_patterns("__pycache__")
-        )
-    write_yaml(root / "params.yaml", document)
-    return root
+def _multi_worker_project(root: Path, source) -> Path:
+    """The project in a temporary repository, without data, with the tiny params set for
+    multi_worker (not committed)."""
+    repo = make_repo(root, source)
+    repo.set_params("train", distribution="multi_worker")
+    return repo.root
 
 
 @pytest.mark.slow
 def test_two_workers_train_together_and_only_the_chief_writes(tmp_path, tiny_run, tiny_source):
-    document = tiny_params(tiny_source)
-    document["train"]["distribution"] = "multi_worker"
-    project = _dvc_project(tmp_path / "project", document)
+    project = _multi_worker_project(tmp_path / "project", tiny_source)
     stage = load_pipeline()["stages"]["train"]
     for dep, split in zip(stage["deps"][:2], (tiny_run.train, tiny_run.val), strict=True):
         (project / dep).parent.mkdir(parents=True, exist_ok=True)
@@ -324,9 +309,7 @@ def test_a_worker_stopped_mid_training_stops_the_others_cleanly(tmp_path, tiny_r
 @pytest.fixture
 def project(tmp_path, tiny_source, monkeypatch) -> Path:
     """A DVC project without its data, params set for multi_worker, as the working directory."""
-    document = tiny_params(tiny_source)
-    document["train"]["distribution"] = "multi_worker"
-    root = _dvc_project(tmp_path / "project", document)
+    root = _multi_worker_project(tmp_path / "project", tiny_source)
     monkeypatch.chdir(root)
     monkeypatch.setenv("TF_CONFIG", _tf_config(WORKERS, "worker", 1))
     return root

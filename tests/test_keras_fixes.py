@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from stages import keras_fixes
-from tests.conftest import REPO
+from tests.helpers.project import REPO
 
 # MirroredStrategy over 3 logical CPU devices, a batch of 16 (6 + 5 + 5), plain Keras `fit`.
 UNEVEN_FIT = """

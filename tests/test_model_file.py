@@ -4,7 +4,7 @@ import pytest
 
 from stages import dataset, model_file, tensorflow_setup
 from stages.errors import DataError
-from tests.conftest import rewrite_model_member
+from tests.helpers.model_files import rewrite_model_member
 
 
 def test_trained_model_carries_its_class_names_and_loads(tiny_run):

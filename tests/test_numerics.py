@@ -13,7 +13,8 @@ import yaml
 
 from stages import tensorflow_setup
 from stages.errors import PipelineError
-from tests.conftest import REPO, file_tree, make_repo, write_yaml
+from tests.helpers.project import REPO, file_tree, write_yaml
+from tests.helpers.repo import make_repo
 
 # Run in a new process: TensorFlow reads the settings once, when it loads.
 PROBE = """

@@ -23,7 +23,9 @@ from stages import (
     train,
 )
 from stages.errors import DataError, PipelineError
-from tests.conftest import REPO, rewrite_onnx_metadata, tiny_params, write_yaml
+from tests.helpers.model_files import rewrite_onnx_metadata
+from tests.helpers.project import REPO, write_yaml
+from tests.helpers.tiny import tiny_params
 
 # The operators a model of ours may hold: those of every architecture, none of augmentation's.
 INFERENCE_OPS = {

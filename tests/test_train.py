@@ -16,7 +16,8 @@ from stages import (
     training_history,
 )
 from stages.errors import PipelineError
-from tests.conftest import REPO, tiny_params, write_yaml
+from tests.helpers.project import REPO, write_yaml
+from tests.helpers.tiny import tiny_params
 
 
 def _train_main(tmp_path, tiny_run, document: dict) -> None:
