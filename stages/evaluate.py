@@ -72,10 +72,11 @@ def main(argv: Sequence[str] | None = None) -> None:
             figures, (args.confusion_png, args.samples_png, args.misclassified_png), strict=True
         ):
             plots.save(figure, out.file(path))
+    tables = ", ".join(map(str, (args.eval_metrics, args.per_class, args.confusion)))
     logger.info(
         "test accuracy %(accuracy).4f, loss %(loss).4f, macro F1 %(macro_f1).4f on %(n)d images; "
-        "wrote %(out)s and the figures",
-        {**scores.metrics, "n": len(labels), "out": args.eval_metrics},
+        "wrote %(tables)s and the figures",
+        {**scores.metrics, "n": len(labels), "tables": tables},
     )
 
 

@@ -25,7 +25,7 @@ from stages.errors import PipelineError
 from tests.helpers.ports import free_ports
 from tests.helpers.project import REPO, file_tree, load_pipeline, write_yaml
 from tests.helpers.repo import make_repo
-from tests.helpers.tiny import tiny_params
+from tests.helpers.tiny import TinySource, tiny_params
 from tools import worker
 
 # Measured: mirrored (2 logical CPU devices) and multi_worker (2 processes) against none on the
@@ -188,10 +188,8 @@ def test_mirrored_with_a_batch_that_splits_unevenly_trains(tmp_path, tiny_run, t
     result = _train_in_subprocess(tiny_run, tmp_path, document)
     assert result.returncode == 0, result.stderr
     assert "train.batch_size=16 does not split evenly over 3 replicas" in result.stderr
-    history, none = (
-        training_history.read(tmp_path / "live/plots/metrics"),
-        training_history.read(tiny_run.history),
-    )
+    history = training_history.read(tmp_path / "live/plots/metrics")
+    none = training_history.read(tiny_run.history)
     assert history["val_accuracy"].iloc[-1] > 0.5
     # Measured 0.017 apart: each replica's mean loss weighs the same, whatever its share.
     np.testing.assert_allclose(history["val_loss"], none["val_loss"], atol=0.05)
@@ -232,7 +230,7 @@ def _run_together(
     return [(p.returncode, (logs / f"{i}.log").read_text()) for i, p in enumerate(processes)]
 
 
-def _multi_worker_project(root: Path, source) -> Path:
+def _multi_worker_project(root: Path, source: TinySource) -> Path:
     """The project in a temporary repository, without data, with the tiny params set for
     multi_worker (not committed)."""
     repo = make_repo(root, source)
