@@ -5,19 +5,22 @@ Not part of the test suite: it takes about ten minutes and wants the machine to 
     python -m bench.bench
 """
 
+import functools
 import json
 import os
-import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import yaml
 
-REPO = Path(__file__).resolve().parents[1]
+from tools import commands
+from tools.project_copy import REPO, copy_project
+
 RESULTS = REPO / "metrics/bench.json"
 FULL_RUNS, QUICK_RUNS, THROUGHPUT_RUNS = 3, 5, 5
 STAGES = ["download", "preprocess", "train", "evaluate", "predict"]
@@ -35,7 +38,8 @@ TARGETS = {
 
 
 def timed(argv: list[str], cwd: Path, env: dict) -> tuple[float, float]:
-    """Run a command; return (wall seconds, peak resident memory of the process in GiB)."""
+    """Run a command; return (wall seconds, peak resident memory of the process in GiB). Its own
+    process, not tools.commands: the memory figure needs the process's resource usage."""
     started = time.perf_counter()
     process = subprocess.Popen(
         argv, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
@@ -48,32 +52,32 @@ def timed(argv: list[str], cwd: Path, env: dict) -> tuple[float, float]:
     return seconds, usage.ru_maxrss / 2**20  # ru_maxrss is in KiB on Linux
 
 
-def median_time(argv: list[str], cwd: Path, env: dict, runs: int, before=None) -> float:
+def median_seconds(
+    action: Callable[[], object], runs: int, before: Callable[[], None] | None = None
+) -> float:
+    """The median wall-clock seconds of `runs` calls of `action`, each after `before`."""
     times = []
     for _ in range(runs):
         if before:
             before()
-        times.append(timed(argv, cwd, env)[0])
+        started = time.perf_counter()
+        action()
+        times.append(time.perf_counter() - started)
     return statistics.median(times)
 
 
-def project_copy(root: Path, env: dict) -> Path:
-    """The pipeline in a fresh git + DVC repository with its own cache, default params."""
-    project = root / "project"
-    project.mkdir()
-    for name in ("dvc.yaml", "params.yaml", ".gitignore"):
-        shutil.copy(REPO / name, project / name)
-    shutil.copytree(
-        REPO / "stages", project / "stages", ignore=shutil.ignore_patterns("__pycache__")
+def repro_seconds(
+    project: Path, env: dict, runs: int, *options: str, before: Callable[[], None] | None = None
+) -> float:
+    """The median seconds of `dvc repro <options>` in `project`, each run after `before`."""
+    return median_seconds(
+        functools.partial(commands.dvc, "repro", *options, cwd=project, env=env), runs, before
     )
-    for argv in (
-        ["git", "init", "-q"],
-        [sys.executable, "-m", "dvc", "init", "-q"],
-        ["git", "add", "-A"],
-        ["git", "-c", "user.name=bench", "-c", "user.email=bench@localhost", "commit", "-qm", "x"],
-    ):
-        subprocess.run(argv, cwd=project, env=env, check=True)
-    return project
+
+
+def process_seconds(argv: list[str], cwd: Path, env: dict, runs: int) -> float:
+    """The median wall-clock seconds of the command `argv`."""
+    return median_seconds(functools.partial(timed, argv, cwd, env), runs)
 
 
 def set_param(project: Path, section: str, key: str, value) -> None:
@@ -87,41 +91,29 @@ def incremental(project: Path, env: dict, section: str, key: str, first: int) ->
     """Median seconds of `dvc repro` after setting `section.key` to a new value each time (a
     value seen before would rerun too: DVC keeps no run-cache for persistent outputs)."""
     values = iter(range(first, first + QUICK_RUNS))
-    return median_time(
-        [sys.executable, "-m", "dvc", "repro"],
-        project,
-        env,
-        QUICK_RUNS,
-        before=lambda: set_param(project, section, key, next(values)),
+    return repro_seconds(
+        project, env, QUICK_RUNS, before=lambda: set_param(project, section, key, next(values))
     )
 
 
-def throughput(architecture_overrides: dict, images: int, batch_size: int, spe: int) -> float:
-    """Images per second of one epoch of `model.fit` on the real training split, after warm-up,
-    in a new process."""
-    code = f"""
-import json, sys, time
-from pathlib import Path
-from stages import dataset, network, params, runtime, train
-import dataclasses
-cfg = params.load(Path("params.yaml"), params.Train)
-cfg = dataclasses.replace(cfg, **{architecture_overrides!r})
-runtime.seed_everything(42)
-keras = runtime.import_keras()
-x, y = dataset.read_split(Path("data/prepared/train.npz"))
-x, y = x[:{images}], train.one_hot(y[:{images}])
-model = network.build_model(cfg)
-model.compile(optimizer=keras.optimizers.SGD(0.01), loss="categorical_crossentropy",
-              metrics=["accuracy"], steps_per_execution={spe})
-model.fit(x[:2048], y[:2048], batch_size={batch_size}, epochs=1, verbose=0)
-started = time.perf_counter()
-model.fit(x, y, batch_size={batch_size}, epochs=1, verbose=0)
-print(json.dumps(len(x) / (time.perf_counter() - started)))
-"""
-    result = subprocess.run(
-        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True
+def probe(*argv: str) -> float:
+    """The figure that `python -m bench.probes <argv>` measures, in a new process."""
+    output = commands.run([sys.executable, "-m", "bench.probes", *argv], cwd=REPO)
+    return json.loads(output.strip().splitlines()[-1])
+
+
+def throughput(overrides: dict, images: int, batch_size: int, spe: int) -> float:
+    """Images per second of one epoch of `model.fit` on this checkout's training split, after
+    warm-up, in a new process (bench.probes)."""
+    return probe(
+        "throughput",
+        f"--train={REPO / 'data/prepared/train.npz'}",
+        f"--params={REPO / 'params.yaml'}",
+        f"--overrides={json.dumps(overrides)}",
+        f"--images={images}",
+        f"--batch-size={batch_size}",
+        f"--steps-per-execution={spe}",
     )
-    return json.loads(result.stdout.strip().splitlines()[-1])
 
 
 def throughputs(settings: dict[str, tuple]) -> dict[str, list[float]]:
@@ -138,16 +130,15 @@ def throughputs(settings: dict[str, tuple]) -> dict[str, list[float]]:
 def main() -> None:
     bin_dir = str(Path(sys.executable).parent)
     env = dict(os.environ, PATH=f"{bin_dir}{os.pathsep}{os.environ['PATH']}", DVC_NO_ANALYTICS="1")
-    dvc = [sys.executable, "-m", "dvc"]
     results: dict = {"date": time.strftime("%Y-%m-%d"), "cpus": os.cpu_count()}
     with tempfile.TemporaryDirectory() as tmp:
-        project = project_copy(Path(tmp), env)
+        project = copy_project(Path(tmp) / "project", env)
         print("full pipeline (dvc repro --force) ×", FULL_RUNS, flush=True)
-        timed([*dvc, "repro"], project, env)  # fills the cache; the timed runs are forced
-        full = median_time([*dvc, "repro", "--force"], project, env, FULL_RUNS)
+        commands.dvc("repro", cwd=project, env=env)  # fills the cache; the timed runs are forced
+        full = repro_seconds(project, env, FULL_RUNS, "--force")
         print("plain script ×", FULL_RUNS, flush=True)
         source = Path("/usr/share/datasets/fashion-mnist")
-        plain = median_time(
+        plain = process_seconds(
             [sys.executable, str(REPO / "bench/plain_script.py"), str(source)],
             project,
             env,
@@ -156,7 +147,7 @@ def main() -> None:
         results["full_seconds"], results["plain_seconds"] = round(full, 1), round(plain, 1)
         results["overhead_ratio"] = round(full / plain, 3)
 
-        results["noop_seconds"] = round(median_time([*dvc, "repro"], project, env, QUICK_RUNS), 2)
+        results["noop_seconds"] = round(repro_seconds(project, env, QUICK_RUNS), 2)
         predict = incremental(project, env, "predict", "count", first=6)
         evaluate = incremental(project, env, "evaluate", "samples", first=21)
         results["incremental_predict_seconds"] = round(predict, 2)
@@ -168,28 +159,17 @@ def main() -> None:
         for stage in STAGES:
             argv = lock["stages"][stage]["cmd"].split()
             _, memory[stage] = timed([sys.executable, *argv[1:]], project, env)
-            startup[stage] = median_time(
+            startup[stage] = process_seconds(
                 [sys.executable, "-m", f"stages.{stage}", "--help"], project, env, QUICK_RUNS
             )
         results["peak_memory_gib"] = {k: round(v, 2) for k, v in memory.items()}
         results["help_seconds"] = {k: round(v, 2) for k, v in startup.items()}
 
-        code = (
-            "import time; from pathlib import Path; from stages import preprocess;"
-            "t = time.perf_counter(); preprocess.main(['--raw=data/raw', '--train=/tmp/b/t.npz',"
-            " '--val=/tmp/b/v.npz', '--test=/tmp/b/s.npz', '--data-metrics=/tmp/b/d.json',"
-            " '--class-counts=/tmp/b/c.csv']); print(time.perf_counter() - t)"
-        )
         data = [
-            float(
-                subprocess.run(
-                    [sys.executable, "-c", code],
-                    cwd=project,
-                    env=env,
-                    capture_output=True,
-                    text=True,
-                    check=True,
-                ).stdout.split()[-1]
+            probe(
+                "preprocess",
+                f"--raw={project / 'data/raw'}",
+                f"--params={project / 'params.yaml'}",
             )
             for _ in range(QUICK_RUNS)
         ]

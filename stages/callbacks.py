@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from stages import params, runtime
+from stages import params, tensorflow_setup
 from stages.errors import PipelineError
 from stages.run_summary import monitor_mode
 
@@ -30,7 +30,7 @@ def build_callbacks(
     """A stop on NaN loss, the epoch timer, one log line per epoch, every epoch's metrics and
     learning rate to dvclive, the plateau schedule, early stopping and, for `checkpoint`, the
     best epoch's weights restored at the end (the model is then saved once, by the stage)."""
-    keras = runtime.import_keras()
+    keras = tensorflow_setup.import_keras()
     from dvclive.keras import DVCLiveCallback
 
     def end_epoch(epoch: int, logs: dict) -> None:
@@ -80,7 +80,7 @@ def build_callbacks(
 
 def epoch_timer() -> EpochTimer:
     """A callback that records the wall-clock seconds of each epoch, validation included."""
-    keras = runtime.import_keras()
+    keras = tensorflow_setup.import_keras()
 
     class Timer(keras.callbacks.Callback):
         def __init__(self) -> None:

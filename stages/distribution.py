@@ -19,7 +19,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from stages import keras_fixes, params, runtime
+from stages import keras_fixes, params, tensorflow_setup
 from stages.errors import PipelineError
 
 if TYPE_CHECKING:
@@ -96,7 +96,7 @@ def choose_strategy(cfg: params.Train) -> tuple[tf.distribute.Strategy, bool]:
     any other TensorFlow work: it may configure devices and join a cluster."""
     # Read first, so that a missing or wrong TF_CONFIG fails before TensorFlow loads.
     config = read_tf_config(os.environ) if cfg.distribution == "multi_worker" else None
-    runtime.import_keras()
+    tensorflow_setup.import_keras()
     import tensorflow as tf
 
     if cfg.distribution == "none":

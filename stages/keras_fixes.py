@@ -9,7 +9,7 @@
 
 import logging
 
-from stages import runtime
+from stages import tensorflow_setup
 
 logger = logging.getLogger(__name__)
 
@@ -23,7 +23,7 @@ def applies_to(version: str) -> bool:
 
 def apply() -> None:
     """Install both workarounds (once), if the installed Keras is one they were written for."""
-    keras = runtime.import_keras()
+    keras = tensorflow_setup.import_keras()
     if not applies_to(keras.__version__):
         logger.warning(
             "Keras %s: the tf.distribute workarounds in stages/keras_fixes.py were written for "
@@ -53,7 +53,7 @@ def without_autotune_stalls() -> None:
     12% of a 14-epoch CNN's training time (docs/frontier.md). No upstream issue found. Without
     autotuning the pipeline still runs its `map` in parallel and prefetches; the batches, their
     order and so every weight are the same (tests/test_keras_fixes.py)."""
-    keras = runtime.import_keras()
+    keras = tensorflow_setup.import_keras()
     if not applies_to(keras.__version__):
         return
     import tensorflow as tf

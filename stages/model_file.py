@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from stages import dataset, runtime
+from stages import dataset, tensorflow_setup
 from stages.errors import DataError
 
 if TYPE_CHECKING:
@@ -23,21 +23,39 @@ _FIXED_DATE = "1980-01-01@00:00:00"  # Keras' format; the real date would change
 _FIX = "run `dvc repro train`"
 
 
-def finalize(path: Path, class_names: Sequence[str], numerics: str) -> None:
-    """Rewrite a `.keras` file that Keras has just written so that it carries the class names and
-    the numerics mode, and its bytes depend on the model alone: the zip entries get a fixed
-    timestamp, Keras' `date_saved` a fixed value (loading reads neither) and the shared-object
-    ids small numbers, so retraining with the same params gives the same file, and `dvc repro`
-    the same dvc.lock (docs/reproducibility.md says on which CPUs)."""
-    with zipfile.ZipFile(path) as archive:
-        members = {name: archive.read(name) for name in sorted(archive.namelist())}
+def normalise_bytes(path: Path) -> None:
+    """Rewrite a `.keras` file that Keras has just written so that its bytes depend on the model
+    alone: the zip entries get a fixed timestamp, Keras' `date_saved` a fixed value (loading reads
+    neither) and the shared-object ids small numbers, so retraining with the same params gives
+    the same file, and `dvc repro` the same dvc.lock (docs/reproducibility.md says on which
+    CPUs)."""
+    members = _read_archive(path)
     metadata = json.loads(members["metadata.json"])
     metadata["date_saved"] = _FIXED_DATE
     members["metadata.json"] = json.dumps(metadata).encode()
     config = json.loads(members["config.json"])
     members["config.json"] = json.dumps(_renumber_shared_objects(config, {})).encode()
+    _write_archive(path, members)
+
+
+def embed_facts(path: Path, class_names: Sequence[str], numerics: str) -> None:
+    """Add to a `.keras` file the class names and the numerics mode (MEMBER), so that they travel
+    with the weights."""
+    members = _read_archive(path)
     facts = {"class_names": list(class_names), "numerics": numerics}
     members[MEMBER] = json.dumps(facts, indent=2).encode()
+    _write_archive(path, members)
+
+
+def _read_archive(path: Path) -> dict[str, bytes]:
+    """The members of a zip archive by name, in name order."""
+    with zipfile.ZipFile(path) as archive:
+        return {name: archive.read(name) for name in sorted(archive.namelist())}
+
+
+def _write_archive(path: Path, members: dict[str, bytes]) -> None:
+    """Write `members` as a zip archive, in their order, each entry with a fixed timestamp and
+    mode: equal members give equal bytes."""
     with zipfile.ZipFile(path, "w") as archive:
         for name, data in members.items():
             info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
@@ -77,7 +95,7 @@ def _read_member(path: Path) -> dict:
 
 
 def read_class_names(path: Path) -> list[str]:
-    """The class names stored in a model file by `finalize`."""
+    """The class names stored in a model file by `embed_facts`."""
     names = _read_member(path).get("class_names")
     if not (isinstance(names, list) and all(isinstance(n, str) for n in names)):
         raise DataError(f"{path}: its {MEMBER} holds no list of class names; {_FIX}")
@@ -85,12 +103,12 @@ def read_class_names(path: Path) -> list[str]:
 
 
 def read_numerics(path: Path) -> str:
-    """The numerics mode stored in a model file by `finalize`: the one to compute with it in."""
+    """The numerics mode stored in a model file by `embed_facts`: the one to compute with it in."""
     numerics = _read_member(path).get("numerics")
-    if numerics not in runtime.NUMERICS_ENV:
+    modes = ", ".join(tensorflow_setup.NUMERICS_ENV)
+    if numerics not in tensorflow_setup.NUMERICS_ENV:
         raise DataError(
-            f"{path}: its {MEMBER} names no numerics mode ({', '.join(runtime.NUMERICS_ENV)}), "
-            f"found {numerics!r}; {_FIX}"
+            f"{path}: its {MEMBER} names no numerics mode ({modes}), found {numerics!r}; {_FIX}"
         )
     return numerics
 
@@ -107,8 +125,8 @@ def load(path: Path) -> keras.Model:
             f"{path}: predicts the classes {names}, but this pipeline's are "
             f"{list(dataset.CLASS_NAMES)}; {_FIX}"
         )
-    runtime.set_numerics(read_numerics(path))
-    keras = runtime.import_keras()
+    tensorflow_setup.set_numerics(read_numerics(path))
+    keras = tensorflow_setup.import_keras()
     try:
         model = keras.models.load_model(path, safe_mode=True)
     except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile) as error:

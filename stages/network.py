@@ -7,7 +7,7 @@ import dataclasses
 import logging
 from typing import TYPE_CHECKING
 
-from stages import dataset, params, runtime
+from stages import dataset, params, tensorflow_setup
 
 if TYPE_CHECKING:
     import keras
@@ -22,7 +22,7 @@ def build_model(cfg: params.Train) -> keras.Model:
     (active in training only) follow; then the convolutions of the architecture (`_cnn_blocks`,
     `_resnet_stages`) and the head: Flatten or a global average per feature map → per hidden
     unit count Dense [→ BatchNorm] → activation [→ Dropout] → Dense(10)."""
-    keras = runtime.import_keras()
+    keras = tensorflow_setup.import_keras()
     from keras import layers
 
     inputs = keras.Input(shape=dataset.IMAGE_SHAPE, dtype="uint8", name="image")
@@ -146,7 +146,7 @@ def learning_rate(cfg: params.Train, steps_per_epoch: int):
     `warmup_epochs` of a linear rise from 0: Goyal et al., 2017; Loshchilov & Hutter, 2017)."""
     if cfg.schedule != "cosine":
         return cfg.learning_rate  # constant, or lowered by ReduceLROnPlateau (a callback)
-    keras = runtime.import_keras()
+    keras = tensorflow_setup.import_keras()
     if cfg.warmup_epochs == 0:
         return keras.optimizers.schedules.CosineDecay(
             cfg.learning_rate, decay_steps=cfg.epochs * steps_per_epoch
@@ -162,7 +162,7 @@ def learning_rate(cfg: params.Train, steps_per_epoch: int):
 def compile_model(model: keras.Model, cfg: params.Train, steps_per_epoch: int) -> None:
     """Cross-entropy (with `label_smoothing`, on one-hot labels) and accuracy, and the optimizer
     of `cfg`."""
-    keras = runtime.import_keras()
+    keras = tensorflow_setup.import_keras()
     import tensorflow as tf
 
     rate = learning_rate(cfg, steps_per_epoch)

@@ -85,7 +85,7 @@ def class_counts(splits: dict[str, np.ndarray]) -> list[list]:
     return [[name, *(int(c[k]) for c in counts)] for k, name in enumerate(dataset.CLASS_NAMES)]
 
 
-def main(argv: Sequence[str] | None = None) -> None:
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--raw", type=Path, required=True, help="directory of the IDX files")
     parser.add_argument("--train", type=Path, required=True, help="output: training split .npz")
@@ -94,35 +94,40 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--data-metrics", type=Path, required=True, help="output: counts .json")
     parser.add_argument("--class-counts", type=Path, required=True, help="output: per class .csv")
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = parse_args(argv)
     cfg = params.load(args.params, params.Preprocess)
 
     images, labels = dataset.read_images_and_labels(
         args.raw / dataset.TRAIN_IMAGES, args.raw / dataset.TRAIN_LABELS
     )
-    test_images, test_labels = dataset.read_images_and_labels(
+    test = dataset.read_images_and_labels(
         args.raw / dataset.TEST_IMAGES, args.raw / dataset.TEST_LABELS
     )
     train, val = split_train_val(labels, cfg)
     splits = {
-        "train": (args.train, images[train], labels[train]),
-        "val": (args.val, images[val], labels[val]),
-        "test": (args.test, test_images, test_labels),
+        "train": (images[train], labels[train]),
+        "val": (images[val], labels[val]),
+        "test": test,
     }
-    split_labels = {name: split[2] for name, split in splits.items()}
+    paths = {"train": args.train, "val": args.val, "test": args.test}
+    split_labels = {name: split[1] for name, split in splits.items()}
+    counts = {name: len(split) for name, split in split_labels.items()}
     with artifacts.outputs() as out:
-        for path, split_images, labels_of_split in splits.values():
-            dataset.write_split(out.file(path), split_images, labels_of_split)
-        counts = {k: len(v) for k, v in split_labels.items()}
+        for name, (split_images, labels_of_split) in splits.items():
+            dataset.write_split(out.file(paths[name]), split_images, labels_of_split)
         artifacts.write_json(out.file(args.data_metrics), counts)
         rows = class_counts(split_labels)
         artifacts.write_csv(out.file(args.class_counts), ["class", *splits], rows)
     logger.info(
         "read %d training and %d test images from %s; wrote %s",
         len(labels),
-        len(test_labels),
+        len(test[1]),
         args.raw,
-        ", ".join(f"{path} ({len(split_labels)})" for path, _, split_labels in splits.values()),
+        ", ".join(f"{paths[name]} ({count})" for name, count in counts.items()),
     )
 
 

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from stages import artifacts, epochs, params
+from stages import artifacts, params, training_history
 from stages.errors import DataError, PipelineError
 
 if TYPE_CHECKING:
@@ -59,7 +59,7 @@ def training_summary(history: pd.DataFrame, cfg: params.Train, parameters: int) 
     best = {}
     for name in ("loss", "accuracy", "val_loss", "val_accuracy"):
         value = history[name].max() if monitor_mode(name) == "max" else history[name].min()
-        split, metric = epochs.FILES[name].removesuffix(".tsv").split("/")
+        split, metric = training_history.FILES[name].removesuffix(".tsv").split("/")
         best.setdefault(split, {})[metric] = round(float(value), 6)
     return {
         "best": best,

@@ -30,7 +30,7 @@ from stages import (
     params,
     plots,
     run_summary,
-    runtime,
+    tensorflow_setup,
 )
 
 if TYPE_CHECKING:
@@ -82,7 +82,8 @@ def save_model(
     bytes, and export it to ONNX (checked on `images` against the `.keras` file);
     return the largest |Δprobability| of that check."""
     model.save(keras_path)
-    model_file.finalize(keras_path, dataset.CLASS_NAMES, cfg.numerics)
+    model_file.normalise_bytes(keras_path)
+    model_file.embed_facts(keras_path, dataset.CLASS_NAMES, cfg.numerics)
     trained = model_file.load(keras_path)
     metadata = (dataset.CLASS_NAMES, dataclasses.asdict(cfg))
     return onnx_export.export(
@@ -106,10 +107,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
     cfg = params.load(args.params, params.Train)
     network_size.check_fits(cfg, network_size.available_memory())  # before TensorFlow starts
-    runtime.set_numerics(cfg.numerics)  # before TensorFlow loads
+    tensorflow_setup.set_numerics(cfg.numerics)  # before TensorFlow loads
     strategy, chief = distribution.choose_strategy(cfg)  # first: it may configure the devices
 
-    runtime.seed_everything(cfg.seed)
+    tensorflow_setup.seed_everything(cfg.seed)
     keras_fixes.without_autotune_stalls()
     train, val = dataset.read_split(args.train), dataset.read_split(args.val)
     with strategy.scope():  # variables on every replica; `batch_size` is split across them

@@ -12,7 +12,8 @@ from PIL import Image
 
 from stages import dataset, onnx_model
 from stages.errors import DataError
-from tests.conftest import REPO, rewrite_onnx_metadata
+from tests.helpers.model_files import rewrite_onnx_metadata
+from tests.helpers.project import REPO
 from tools import classify
 
 

@@ -9,7 +9,8 @@ import time
 
 import pytest
 
-from tests.conftest import REPO, file_tree, tiny_params, write_yaml
+from tests.helpers.project import REPO, file_tree, write_yaml
+from tests.helpers.tiny import tiny_params
 
 
 def _stage(name: str, *args: str, **kwargs) -> subprocess.Popen:
@@ -20,18 +21,6 @@ def _stage(name: str, *args: str, **kwargs) -> subprocess.Popen:
         stderr=subprocess.PIPE,
         text=True,
         **kwargs,
-    )
-
-
-def _train_args(tiny_run, tmp_path, params_path):
-    return (
-        f"--train={tiny_run.train}",
-        f"--val={tiny_run.val}",
-        f"--model={tmp_path / 'model.keras'}",
-        f"--onnx={tmp_path / 'model.onnx'}",
-        f"--live={tmp_path / 'live'}",
-        f"--curves-png={tmp_path / 'curves.png'}",
-        f"--params={params_path}",
     )
 
 
@@ -52,7 +41,7 @@ def test_bad_params_exit_2_with_one_line_and_touch_nothing(tmp_path, tiny_run, t
     document["train"]["epochs"] = 0
     params_path = write_yaml(tmp_path / "params.yaml", document)
     previous = _previous_outputs(tmp_path)
-    process = _stage("train", *_train_args(tiny_run, tmp_path, params_path))
+    process = _stage("train", *tiny_run.train_args(tmp_path, params_path))
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == 2
     assert stderr.strip().splitlines() == [
@@ -82,7 +71,7 @@ def test_missing_or_corrupt_model_names_the_fix(tmp_path, tiny_run, content, mes
 
 
 def test_training_prints_one_line_per_epoch_and_no_tensorflow_noise(tmp_path, tiny_run):
-    process = _stage("train", *_train_args(tiny_run, tmp_path, tiny_run.params))
+    process = _stage("train", *tiny_run.train_args(tmp_path, tiny_run.params))
     stdout, stderr = process.communicate(timeout=120)
     assert process.returncode == 0, stderr
     output = stdout + stderr
@@ -102,7 +91,7 @@ def test_signal_during_training_keeps_the_previous_outputs(
     document["train"]["epochs"] = 10_000
     params_path = write_yaml(tmp_path / "params.yaml", document)
     previous = _previous_outputs(tmp_path)
-    process = _stage("train", *_train_args(tiny_run, tmp_path, params_path))
+    process = _stage("train", *tiny_run.train_args(tmp_path, params_path))
     os.set_blocking(process.stderr.fileno(), True)
     deadline = time.monotonic() + 60
     while "epoch 2/" not in process.stderr.readline():

@@ -4,7 +4,7 @@ import subprocess
 
 import pytest
 
-from tests.conftest import REPO, file_tree
+from tests.helpers.project import REPO, file_tree
 
 pytestmark = pytest.mark.e2e
 

@@ -10,7 +10,6 @@ import json
 import logging
 import os
 import shlex
-import shutil
 import signal
 import subprocess
 import sys
@@ -21,9 +20,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from stages import dataset, distribution, epochs, model_file, params, train
+from stages import dataset, distribution, model_file, params, train, training_history
 from stages.errors import PipelineError
-from tests.conftest import REPO, file_tree, free_ports, load_pipeline, tiny_params, write_yaml
+from tests.helpers.ports import free_ports
+from tests.helpers.project import REPO, file_tree, load_pipeline, write_yaml
+from tests.helpers.repo import make_repo
+from tests.helpers.tiny import TinySource, tiny_params
 from tools import worker
 
 # Measured: mirrored (2 logical CPU devices) and multi_worker (2 processes) against none on the
@@ -108,17 +110,8 @@ def test_a_non_chief_trains_but_writes_nothing_where_it_was_told(
     monkeypatch.setattr(tempfile, "tempdir", str(scratch))
     out = tmp_path / "out"
     caplog.set_level(logging.INFO)
-    train.main(
-        [
-            f"--train={tiny_run.train}",
-            f"--val={tiny_run.val}",
-            f"--model={out / 'model' / 'model.keras'}",
-            f"--onnx={out / 'model' / 'model.onnx'}",
-            f"--live={out / 'live'}",
-            f"--curves-png={out / 'curves.png'}",
-            f"--params={write_yaml(tmp_path / 'params.yaml', tiny_params(tiny_source))}",
-        ]
-    )
+    params_path = write_yaml(tmp_path / "params.yaml", tiny_params(tiny_source))
+    train.main(tiny_run.train_args(out, params_path))
     assert "in step with the chief, which wrote the model" in caplog.text
     assert not out.exists()
     assert list(scratch.iterdir()) == []
@@ -163,7 +156,7 @@ def test_multi_worker_without_tf_config_exits_2_in_one_line(tmp_path, tiny_run, 
 def _assert_trained_like_none(model: Path, history_dir: Path, tiny_run) -> None:
     """The model and validation history of a distributed run match the default run's (tiny_run,
     same params but `distribution: none`) within the measured tolerances."""
-    ours, none = epochs.read(history_dir), epochs.read(tiny_run.history)
+    ours, none = training_history.read(history_dir), training_history.read(tiny_run.history)
     assert list(ours.index) == list(none.index) == [1, 2]
     assert ours["val_accuracy"].iloc[-1] > 0.5  # chance is 0.1: it really learned
     np.testing.assert_allclose(ours["val_accuracy"], none["val_accuracy"], atol=ACCURACY_TOLERANCE)
@@ -195,7 +188,8 @@ def test_mirrored_with_a_batch_that_splits_unevenly_trains(tmp_path, tiny_run, t
     result = _train_in_subprocess(tiny_run, tmp_path, document)
     assert result.returncode == 0, result.stderr
     assert "train.batch_size=16 does not split evenly over 3 replicas" in result.stderr
-    history, none = epochs.read(tmp_path / "live/plots/metrics"), epochs.read(tiny_run.history)
+    history = training_history.read(tmp_path / "live/plots/metrics")
+    none = training_history.read(tiny_run.history)
     assert history["val_accuracy"].iloc[-1] > 0.5
     # Measured 0.017 apart: each replica's mean loss weighs the same, whatever its share.
     np.testing.assert_allclose(history["val_loss"], none["val_loss"], atol=0.05)
@@ -236,25 +230,17 @@ def _run_together(
     return [(p.returncode, (logs / f"{i}.log").read_text()) for i, p in enumerate(processes)]
 
 
-def _dvc_project(root: Path, document: dict) -> Path:
-    """A DVC project (no git) with this repository's dvc.yaml and code and the params
-    `document`, without data."""
-    (root / ".dvc").mkdir(parents=True)
-    (root / ".dvc" / "config").write_text("[core]\n    no_scm = True\n")
-    (root / "dvc.yaml").write_text((REPO / "dvc.yaml").read_text())
-    for package in ("stages", "tools"):
-        shutil.copytree(
-            REPO / package, root / package, ignore=shutil.ignore_patterns("__pycache__")
-        )
-    write_yaml(root / "params.yaml", document)
-    return root
+def _multi_worker_project(root: Path, source: TinySource) -> Path:
+    """The project in a temporary repository, without data, with the tiny params set for
+    multi_worker (not committed)."""
+    repo = make_repo(root, source)
+    repo.set_params("train", distribution="multi_worker")
+    return repo.root
 
 
 @pytest.mark.slow
 def test_two_workers_train_together_and_only_the_chief_writes(tmp_path, tiny_run, tiny_source):
-    document = tiny_params(tiny_source)
-    document["train"]["distribution"] = "multi_worker"
-    project = _dvc_project(tmp_path / "project", document)
+    project = _multi_worker_project(tmp_path / "project", tiny_source)
     stage = load_pipeline()["stages"]["train"]
     for dep, split in zip(stage["deps"][:2], (tiny_run.train, tiny_run.val), strict=True):
         (project / dep).parent.mkdir(parents=True, exist_ok=True)
@@ -281,7 +267,7 @@ def test_two_workers_train_together_and_only_the_chief_writes(tmp_path, tiny_run
     outs = [next(iter(entry)) for entry in stage["outs"]]  # {path: {persist: true}}
     figures = [next(iter(entry)) for entry in stage["plots"][1:]]  # the training curves
     written = {*outs, *figures, next(iter(stage["metrics"][0]))}
-    written |= {f"{history_dir}/{name}" for name in epochs.FILES.values()}
+    written |= {f"{history_dir}/{name}" for name in training_history.FILES.values()}
     assert set(after) - set(before) == written
     # The non-chief's temporary directory is gone (a library leaves a 51-byte `.ses` session file).
     assert list(scratch.glob("worker-*")) == []
@@ -321,9 +307,7 @@ def test_a_worker_stopped_mid_training_stops_the_others_cleanly(tmp_path, tiny_r
 @pytest.fixture
 def project(tmp_path, tiny_source, monkeypatch) -> Path:
     """A DVC project without its data, params set for multi_worker, as the working directory."""
-    document = tiny_params(tiny_source)
-    document["train"]["distribution"] = "multi_worker"
-    root = _dvc_project(tmp_path / "project", document)
+    root = _multi_worker_project(tmp_path / "project", tiny_source)
     monkeypatch.chdir(root)
     monkeypatch.setenv("TF_CONFIG", _tf_config(WORKERS, "worker", 1))
     return root

@@ -26,7 +26,8 @@ import pytest
 from dvc.cli.parser import get_main_parser
 
 from stages import dataset, params
-from tests.conftest import REPO, Repo, make_repo
+from tests.helpers.project import REPO
+from tests.helpers.repo import Repo, make_repo
 
 DOCS = [REPO / "README.md", *sorted((REPO / "docs").rglob("*.md"))]
 PARAMS_REFERENCE = REPO / "docs/pipeline.md"

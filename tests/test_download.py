@@ -12,7 +12,7 @@ import yaml
 
 from stages import dataset, download, params
 from stages.errors import DataError
-from tests.conftest import free_ports
+from tests.helpers.ports import free_ports
 
 
 def _cfg(sources, sha256, timeout=5.0) -> params.Download:

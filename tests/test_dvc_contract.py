@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from stages import epochs
-from tests.conftest import REPO, load_pipeline
+from stages import training_history
+from tests.helpers.project import REPO, load_pipeline
 
 STAGES = ["download", "preprocess", "train", "evaluate", "predict"]
 
@@ -23,23 +23,39 @@ def _outputs(stage: dict) -> list[str]:
     return [*_paths(stage.get("outs")), *_paths(stage.get("metrics")), *_paths(stage.get("plots"))]
 
 
+def _stages_modules_imported(tree: ast.Module) -> list[str]:
+    """The modules of the `stages` package that a parsed module imports, in any of the three
+    spellings: `from stages import x`, `from stages.x import y`, `import stages.x`."""
+    names = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module == "stages":
+            names += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("stages."):
+            names.append(node.module.split(".")[1])
+        elif isinstance(node, ast.Import):
+            names += [a.name.split(".")[1] for a in node.names if a.name.startswith("stages.")]
+    return names
+
+
 def _local_imports(module: Path) -> set[str]:
     """Modules of the `stages` package that `module` imports, directly or through each other."""
     found, todo = set(), [module]
     while todo:
-        tree = ast.parse(todo.pop().read_text())
-        for node in ast.walk(tree):
-            names = []
-            if isinstance(node, ast.ImportFrom) and node.module == "stages":
-                names = [alias.name for alias in node.names]
-            elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("stages."):
-                names = [node.module.split(".")[1]]
-            for name in names:
-                path = f"stages/{name}.py"
-                if path not in found:
-                    found.add(path)
-                    todo.append(REPO / path)
+        for name in _stages_modules_imported(ast.parse(todo.pop().read_text())):
+            path = f"stages/{name}.py"
+            if path not in found:
+                found.add(path)
+                todo.append(REPO / path)
     return found
+
+
+@pytest.mark.parametrize(
+    "source", ["from stages import x", "from stages.x import y", "import stages.x as z"]
+)
+def test_each_spelling_of_a_local_import_is_found(source):
+    assert _stages_modules_imported(ast.parse(f"import os\n{source}\nfrom tools import t")) == [
+        "x"
+    ]
 
 
 def _modules_with_main() -> set[str]:
@@ -160,7 +176,7 @@ def test_training_curves_name_the_files_dvclive_writes():
     for plot in PIPELINE["plots"]:
         (definition,) = plot.values()
         for path in definition["y"]:
-            assert path.removeprefix(f"{history_dir}/") in epochs.FILES.values(), path
+            assert path.removeprefix(f"{history_dir}/") in training_history.FILES.values(), path
 
 
 def test_the_model_artifact_is_the_onnx_file_that_train_writes_and_the_others_run():

@@ -10,7 +10,8 @@ import warnings
 import pytest
 
 from stages import cli, download, evaluate, predict, preprocess, train
-from tests.conftest import file_tree, tiny_params, write_yaml
+from tests.helpers.project import file_tree, write_yaml
+from tests.helpers.tiny import tiny_params
 from tools import classify
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="mounting needs root (CI runs as root)")

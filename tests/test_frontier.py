@@ -1,10 +1,11 @@
 import json
+import sys
 
 import pytest
 
 from stages import params, run_summary
 from stages.errors import DataError, PipelineError
-from tests.conftest import REPO, committed_params, write_yaml
+from tests.helpers.project import REPO, committed_params, write_yaml
 from tools import experiments, frontier
 
 
@@ -99,3 +100,56 @@ def test_experiments_run_with_this_python_first_on_the_path(monkeypatch):
     env = experiments.timed_environment()
     assert env["PATH"].split(os.pathsep)[0] == os.path.dirname(sys.executable)
     assert env[run_summary.TIMINGS_ENV].endswith(".dvc/tmp/timings")
+
+
+@pytest.mark.slow
+@pytest.mark.e2e
+def test_the_search_runs_through_dvc_queue_and_collects_a_frontier(repo):
+    """A real search in a temporary repository: two tiny candidates queued, run one at a time by
+    DVC's queue, collected from `dvc exp show` and the train stage's timing records."""
+    (repo.root / "frontier").mkdir()
+    write_yaml(
+        repo.root / "frontier/candidates.yaml",
+        {"one-epoch": {"train.epochs": 1}, "two-epochs": {"train.epochs": 2}},
+    )
+    (repo.root / "presets").mkdir()
+    write_yaml(repo.root / "presets/short.yaml", {"train.epochs": 1, "train.batch_size": 16})
+    repo.commit("candidates and a preset")
+    params_before = (repo.root / "params.yaml").read_bytes()
+
+    for command in ("queue", "run", "collect"):
+        repo.run(sys.executable, "-m", "tools.frontier", command)
+
+    results = json.loads((repo.root / "metrics/frontier.json").read_text())
+    assert sorted(results) == ["one-epoch", "two-epochs"]
+    shown = experiments_shown(repo)
+    for name, result in results.items():
+        timing = json.loads((repo.root / f".dvc/tmp/timings/{name}.json").read_text())
+        assert result["train_seconds"] == timing["train_seconds"] > 0
+        assert result["epochs_run"] == len(timing["epoch_seconds"]) == shown[name]["epochs"]
+        assert result["test_accuracy"] == shown[name]["accuracy"]
+    assert results["two-epochs"]["overrides"] == {"train.epochs": 2}
+    assert (repo.root / "metrics/frontier.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (repo.root / "params.yaml").read_bytes() == params_before  # the workspace untouched
+
+    chosen = repo.run(sys.executable, "-m", "tools.frontier", "choose", "3600").strip()
+    assert chosen == max(results, key=lambda n: results[n]["val_accuracy"])
+
+    repo.run(sys.executable, "-m", "tools.presets", "measure")
+    measured = json.loads((repo.root / "metrics/presets.json").read_text())
+    assert list(measured) == ["short"] and measured["short"]["epochs_run"] == 1
+    assert measured["short"]["train_seconds"] > 0
+
+
+def experiments_shown(repo) -> dict[str, dict]:
+    """{name: {epochs, accuracy}} of every experiment, as `dvc exp show --json` lists them."""
+    shown = {}
+    for baseline in json.loads(repo.dvc("exp", "show", "--json", "--all-commits")):
+        for experiment in baseline.get("experiments") or []:
+            for rev in experiment["revs"]:
+                metrics = rev["data"]["metrics"]
+                shown[rev["name"]] = {
+                    "epochs": metrics["metrics/train/metrics.json"]["data"]["epochs_run"],
+                    "accuracy": metrics["metrics/eval.json"]["data"]["accuracy"],
+                }
+    return shown

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from stages import dataset, params
 from stages.errors import DataError, ParamsError
-from tests.conftest import committed_params
+from tests.helpers.project import committed_params
 
 FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

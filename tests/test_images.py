@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.conftest import class_images
+from tests.helpers.tiny import class_images
 from tools import images
 from tools.images import ImageError
 

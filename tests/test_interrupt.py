@@ -14,7 +14,9 @@ import time
 import pytest
 
 from stages import dataset
-from tests.conftest import REPO, file_tree, tiny_params, write_yaml
+from tests.helpers.project import REPO, file_tree, write_yaml
+from tests.helpers.tiny import tiny_params
+from tools import commands
 
 SIGNALS = [signal.SIGINT, signal.SIGTERM]
 
@@ -118,7 +120,7 @@ def test_a_failed_or_interrupted_dvc_repro_keeps_the_last_good_outputs(repo):
             (repo.root / "params.yaml").write_text(new)
         else:
             _edit_params(repo, old, new)
-        result = repo.attempt(sys.executable, "-m", "dvc", "repro")
+        result = repo.attempt(*commands.dvc_argv("repro"))
         assert result.returncode != 0, case
         assert message in result.stdout + result.stderr, (case, result.stderr)
         assert _outputs(repo) == good, case
@@ -127,8 +129,9 @@ def test_a_failed_or_interrupted_dvc_repro_keeps_the_last_good_outputs(repo):
 
     # Ctrl-C in a terminal: SIGINT to `dvc repro` and the stage it runs (one process group).
     repo.set_params("train", epochs=150)
+    # Started, not run: the test reads its output while it runs, and signals its process group.
     process = subprocess.Popen(
-        [sys.executable, "-m", "dvc", "repro"],
+        commands.dvc_argv("repro"),
         cwd=repo.root,
         env=repo.env,
         stdout=subprocess.PIPE,
@@ -159,7 +162,7 @@ def test_kill_9_leftovers_are_ignored_by_git_and_removed_by_the_next_run(
     tmp_path, tiny_run, tiny_source
 ):
     """`kill -9` runs no cleanup: the temporary outputs stay until the stage runs again."""
-    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    commands.git("init", "-q", str(tmp_path))
     (tmp_path / ".gitignore").write_text((REPO / ".gitignore").read_text())
     document = tiny_params(tiny_source)
     document["train"]["epochs"] = 40
@@ -179,13 +182,7 @@ def test_kill_9_leftovers_are_ignored_by_git_and_removed_by_the_next_run(
         process.wait()
         leftovers |= {p.name for p in out.glob(".*.tmp*")}
     assert leftovers, "no kill left a temporary file: the test proves nothing"
-    status = subprocess.run(
-        ["git", "status", "--porcelain", "--untracked-files=all"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
+    status = commands.git("status", "--porcelain", "--untracked-files=all", cwd=tmp_path)
     assert ".tmp" not in status, status
 
     subprocess.run(argv, cwd=REPO, check=True, capture_output=True)

@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from stages import keras_fixes
-from tests.conftest import REPO
+from tests.helpers.project import REPO
 
 # MirroredStrategy over 3 logical CPU devices, a batch of 16 (6 + 5 + 5), plain Keras `fit`.
 UNEVEN_FIT = """
@@ -69,8 +69,8 @@ def test_the_datasets_keras_makes_of_arrays_run_without_autotuning():
 FIT_WEIGHTS = """
 import hashlib, sys
 import numpy as np
-from stages import keras_fixes, runtime
-runtime.seed_everything(1)
+from stages import keras_fixes, tensorflow_setup
+tensorflow_setup.seed_everything(1)
 if "--fixed" in sys.argv:
     keras_fixes.without_autotune_stalls()
 import keras

@@ -2,9 +2,9 @@ import json
 
 import pytest
 
-from stages import dataset, model_file, runtime
+from stages import dataset, model_file, tensorflow_setup
 from stages.errors import DataError
-from tests.conftest import rewrite_model_member
+from tests.helpers.model_files import rewrite_model_member
 
 
 def test_trained_model_carries_its_class_names_and_loads(tiny_run):
@@ -52,11 +52,11 @@ def test_corrupt_model_file_is_refused(tmp_path, tiny_run, content):
 
 
 def test_model_of_another_interface_is_refused(tmp_path):
-    keras = runtime.import_keras()
+    keras = tensorflow_setup.import_keras()
     inputs = keras.Input(shape=(28, 28), dtype="float32")
     model = keras.Model(inputs, keras.layers.Dense(10)(keras.layers.Flatten()(inputs)))
     model.save(tmp_path / "float.keras")
-    model_file.finalize(tmp_path / "float.keras", dataset.CLASS_NAMES, "portable")
+    model_file.embed_facts(tmp_path / "float.keras", dataset.CLASS_NAMES, "portable")
     with pytest.raises(DataError, match="'float32'.* expected .*'uint8'"):
         model_file.load(tmp_path / "float.keras")
 

@@ -9,7 +9,7 @@ import pytest
 
 from stages import network, network_size, params
 from stages.errors import ParamsError
-from tests.conftest import REPO, committed_params, write_yaml
+from tests.helpers.project import REPO, committed_params, write_yaml
 
 DEFAULT = params.load(REPO / "params.yaml", params.Train)
 NETWORKS = {

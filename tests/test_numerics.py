@@ -11,16 +11,17 @@ import numpy as np
 import pytest
 import yaml
 
-from stages import runtime
+from stages import tensorflow_setup
 from stages.errors import PipelineError
-from tests.conftest import REPO, file_tree, make_repo, write_yaml
+from tests.helpers.project import REPO, file_tree, write_yaml
+from tests.helpers.repo import make_repo
 
 # Run in a new process: TensorFlow reads the settings once, when it loads.
 PROBE = """
 import os, sys
-from stages import runtime
-runtime.set_numerics(sys.argv[1])
-runtime.import_keras()
+from stages import tensorflow_setup
+tensorflow_setup.set_numerics(sys.argv[1])
+tensorflow_setup.import_keras()
 from tensorflow.python.util import _pywrap_util_port
 print(os.environ.get("TF_ENABLE_ONEDNN_OPTS"), os.environ.get("ONEDNN_MAX_CPU_ISA"),
       _pywrap_util_port.IsMklEnabled())
@@ -28,7 +29,9 @@ print(os.environ.get("TF_ENABLE_ONEDNN_OPTS"), os.environ.get("ONEDNN_MAX_CPU_IS
 
 
 def _probe(mode: str, **environment: str) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if k not in runtime.NUMERICS_ENV["portable"]}
+    env = {
+        k: v for k, v in os.environ.items() if k not in tensorflow_setup.NUMERICS_ENV["portable"]
+    }
     return subprocess.run(
         [sys.executable, "-c", PROBE, mode],
         cwd=REPO,
@@ -51,10 +54,10 @@ def test_fastest_leaves_the_choice_to_tensorflow():
 
 
 def test_another_mode_once_tensorflow_has_loaded_is_refused():
-    runtime.import_keras()  # the test session runs in portable mode (tests/conftest.py)
-    runtime.set_numerics("portable")
+    tensorflow_setup.import_keras()  # the test session runs in portable mode (tests/conftest.py)
+    tensorflow_setup.set_numerics("portable")
     with pytest.raises(PipelineError) as error:
-        runtime.set_numerics("fastest")
+        tensorflow_setup.set_numerics("fastest")
     assert str(error.value) == (
         "train.numerics=fastest needs TF_ENABLE_ONEDNN_OPTS unset ONEDNN_MAX_CPU_ISA unset "
         "before TensorFlow loads, but it was loaded with TF_ENABLE_ONEDNN_OPTS=1 "
@@ -63,7 +66,7 @@ def test_another_mode_once_tensorflow_has_loaded_is_refused():
 
 
 def test_portable_batch_normalisation_divides_by_the_square_root_in_graphs_too():
-    keras = runtime.import_keras()
+    keras = tensorflow_setup.import_keras()
     import tensorflow as tf
 
     x = np.random.default_rng(0).standard_normal((32, 7, 7, 16), dtype=np.float32)
@@ -84,19 +87,19 @@ def test_portable_batch_normalisation_divides_by_the_square_root_in_graphs_too()
 
 
 def test_portable_holds_on_this_x86_64_cpu_with_avx2():
-    assert runtime.portable_here("portable") is None
+    assert tensorflow_setup.portable_here("portable") is None
 
 
 def test_portable_cannot_hold_on_another_architecture_or_without_avx2(monkeypatch, caplog):
-    assert runtime.portable_here("fastest") == (
+    assert tensorflow_setup.portable_here("fastest") == (
         "train.numerics=fastest picks kernels and instruction sets by CPU"
     )
-    monkeypatch.setattr(runtime, "cpu_has", lambda feature: feature != "AVX2")
-    assert runtime.portable_here("portable") == "this x86-64 CPU lacks AVX2"
-    runtime.set_numerics("portable")
+    monkeypatch.setattr(tensorflow_setup, "cpu_has", lambda feature: feature != "AVX2")
+    assert tensorflow_setup.portable_here("portable") == "this x86-64 CPU lacks AVX2"
+    tensorflow_setup.set_numerics("portable")
     assert "lacks AVX2, so results differ from those of x86-64 CPUs with AVX2" in caplog.text
-    monkeypatch.setattr(runtime.platform, "machine", lambda: "aarch64")
-    assert runtime.portable_here("portable") == "this CPU is aarch64, not x86-64"
+    monkeypatch.setattr(tensorflow_setup.platform, "machine", lambda: "aarch64")
+    assert tensorflow_setup.portable_here("portable") == "this CPU is aarch64, not x86-64"
 
 
 # Emulated CPUs of other generations and vendors, by QEMU's user mode (Debian's qemu-user, which
@@ -104,7 +107,7 @@ def test_portable_cannot_hold_on_another_architecture_or_without_avx2(monkeypatc
 EMULATED_CPUS = ["Haswell-v4", "EPYC-Rome"]
 # The CNN preset's kinds of layers, shrunk: convolutions, batch normalisation, pooling, dropout,
 # random flips (and shifts) and Dense layers, trained by AdamW on a cosine schedule with label
-# smoothing; GELU, the activation that needs an exact replacement (stages/runtime.py).
+# smoothing; GELU, the activation that needs an exact replacement (stages/tensorflow_setup.py).
 TINY_CNN = {
     "architecture": "cnn",
     "conv_filters": [4, 8],
@@ -172,7 +175,8 @@ def test_portable_pipeline_is_byte_identical_on_an_emulated_cpu(
         [
             python,
             "-c",
-            "from stages import runtime as r; print(r.cpu_has('AVX2'), r.cpu_has('AVX512F'))",
+            "from stages.tensorflow_setup import cpu_has;"
+            "print(cpu_has('AVX2'), cpu_has('AVX512F'))",
         ],
         cwd=REPO,
         capture_output=True,
@@ -188,7 +192,7 @@ def test_portable_pipeline_is_byte_identical_on_an_emulated_cpu(
 @pytest.mark.slow
 @x86_64_only
 @pytest.mark.skipif(
-    not runtime.cpu_has("AVX512F"),
+    not tensorflow_setup.cpu_has("AVX512F"),
     reason="without AVX-512 here, fastest may pick Haswell's kernels",
 )
 def test_fastest_numerics_train_another_model_on_an_emulated_cpu(tmp_path, tiny_run):

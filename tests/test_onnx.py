@@ -14,16 +14,18 @@ import pytest
 
 from stages import (
     dataset,
-    evaluate,
     model_file,
     onnx_export,
     onnx_model,
     params,
-    runtime,
+    scoring,
+    tensorflow_setup,
     train,
 )
 from stages.errors import DataError, PipelineError
-from tests.conftest import REPO, rewrite_onnx_metadata, tiny_params, write_yaml
+from tests.helpers.model_files import rewrite_onnx_metadata
+from tests.helpers.project import REPO, write_yaml
+from tests.helpers.tiny import tiny_params
 
 # The operators a model of ours may hold: those of every architecture, none of augmentation's.
 INFERENCE_OPS = {
@@ -124,7 +126,7 @@ def test_a_gap_to_keras_stops_the_export_in_one_line():
 
 
 def test_cross_entropy_is_keras_own():
-    keras = runtime.import_keras()
+    keras = tensorflow_setup.import_keras()
     rng = np.random.default_rng(3)
     probabilities = rng.dirichlet(np.ones(10), size=64).astype(np.float32)
     probabilities[0] = np.eye(10)[3]  # a certain answer, right; then a certain one, wrong
@@ -132,7 +134,7 @@ def test_cross_entropy_is_keras_own():
     labels = rng.integers(0, 10, 64)
     labels[:2] = 3
     expected = float(keras.losses.SparseCategoricalCrossentropy()(labels, probabilities))
-    assert evaluate.cross_entropy(probabilities, labels) == pytest.approx(expected, abs=1e-6)
+    assert scoring.cross_entropy(probabilities, labels) == pytest.approx(expected, abs=1e-6)
 
 
 def _write(proto: onnx.ModelProto, path):

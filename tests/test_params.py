@@ -4,7 +4,7 @@ import pytest
 
 from stages import params
 from stages.errors import ParamsError
-from tests.conftest import REPO, committed_params, write_yaml
+from tests.helpers.project import REPO, committed_params, write_yaml
 
 
 @pytest.mark.parametrize("section", params.SECTIONS, ids=lambda s: s.__name__)

@@ -3,8 +3,6 @@ runs with is what `dvc.lock` and `dvc params diff` record."""
 
 import json
 import math
-import subprocess
-import sys
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -12,7 +10,8 @@ from hypothesis import strategies as st
 
 from stages import params
 from stages.errors import ParamsError
-from tests.conftest import REPO
+from tests.helpers.project import REPO
+from tools import commands
 
 
 def _params_text(**lines: str) -> str:
@@ -96,7 +95,7 @@ def dvc_repo(tmp_path_factory):
     from dvc.repo import Repo
 
     root = tmp_path_factory.mktemp("dialect")
-    subprocess.run(["git", "init", "-q"], cwd=root, check=True)
+    commands.git("init", "-q", cwd=root)
     Repo.init(str(root))
     (root / "dvc.yaml").write_text(
         "stages:\n  train:\n    cmd: 'true'\n    params:\n      - train\n"
@@ -138,15 +137,9 @@ def test_dvc_params_diff_records_the_value_the_stage_runs_with(dvc_repo):
     path.write_text(_params_text(epochs="30"))
     env = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t"}
     env |= {"GIT_COMMITTER_EMAIL": "t@t", "PATH": "/usr/bin:/bin", "DVC_NO_ANALYTICS": "1"}
-    subprocess.run(["git", "add", "-A"], cwd=dvc_repo, check=True)
-    subprocess.run(["git", "commit", "-qm", "base"], cwd=dvc_repo, check=True, env=env)
+    commands.git("add", "-A", cwd=dvc_repo)
+    commands.git("commit", "-qm", "base", cwd=dvc_repo, env=env)
     path.write_text(_params_text(epochs="010"))
-    diff = subprocess.run(
-        [sys.executable, "-m", "dvc", "params", "diff", "--json"],
-        cwd=dvc_repo,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    recorded = json.loads(diff.stdout)["params.yaml"]["train.epochs"]["new"]
+    diff = commands.dvc("params", "diff", "--json", cwd=dvc_repo)
+    recorded = json.loads(diff)["params.yaml"]["train.epochs"]["new"]
     assert recorded == params.load(path, params.Train).epochs == 10

@@ -1,10 +1,11 @@
 """End to end: the real `dvc repro` on tiny data in a temporary git repository."""
 
 import json
-import subprocess
-import sys
 
 import pytest
+
+from tests.helpers.repo import make_repo
+from tools import commands
 
 pytestmark = pytest.mark.e2e
 
@@ -61,18 +62,9 @@ def test_repro_runs_only_what_changed_and_branches_compare(repo):
 
 
 def test_training_in_a_repository_without_commits_says_to_commit(tmp_path, tiny_source):
-    from tests.conftest import make_repo
-
     repo = make_repo(tmp_path / "fresh", tiny_source)
     repo.run("git", "update-ref", "-d", "HEAD")  # as if `git init` had just been run
-    result = subprocess.run(
-        [sys.executable, "-m", "dvc", "repro"],
-        cwd=repo.root,
-        env=repo.env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    result = repo.attempt(*commands.dvc_argv("repro"))
     assert result.returncode != 0
     assert (
         "dvclive cannot start (Empty git repo): make a first commit"

@@ -4,7 +4,8 @@ import pytest
 
 from stages import dataset, predict
 from stages.errors import DataError
-from tests.conftest import tiny_params, write_yaml
+from tests.helpers.project import write_yaml
+from tests.helpers.tiny import tiny_params
 
 
 def test_prediction_table_schema():

@@ -6,7 +6,8 @@ import pytest
 
 from stages import dataset, params, preprocess
 from stages.errors import DataError
-from tests.conftest import tiny_params, write_yaml
+from tests.helpers.project import write_yaml
+from tests.helpers.tiny import tiny_params
 
 LABELS = np.repeat(np.arange(10, dtype=np.uint8), [30, 30, 30, 30, 30, 30, 30, 30, 30, 60])
 

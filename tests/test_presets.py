@@ -3,7 +3,7 @@ import yaml
 
 from stages import params
 from stages.errors import PipelineError
-from tests.conftest import REPO, committed_params, write_yaml
+from tests.helpers.project import REPO, committed_params, write_yaml
 from tools import experiments, presets
 
 NAMES = sorted(p.stem for p in (REPO / "presets").glob("*.yaml"))

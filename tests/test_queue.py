@@ -5,14 +5,15 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import Repo, file_tree
+from tests.helpers.project import file_tree
+from tests.helpers.repo import Repo
+from tools import commands
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -69,10 +70,11 @@ def queue_repo(repo: Repo) -> Iterator[Repo]:
 
 def start_queue(repo: Repo, jobs: int, log: Path) -> str:
     """`dvc queue start -j jobs`; its output. The workers are daemons that inherit its stdout,
-    which must therefore be a file: a pipe would stay open as long as they live."""
+    which must therefore be a file: a pipe would stay open as long as they live (which is why
+    it runs here, not through tools.commands, which captures into pipes)."""
     with open(log, "w+") as out:
         subprocess.run(
-            [sys.executable, "-m", "dvc", "queue", "start", "-j", str(jobs)],
+            commands.dvc_argv("queue", "start", "-j", str(jobs)),
             cwd=repo.root,
             env=repo.env,
             stdout=out,

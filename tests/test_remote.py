@@ -15,7 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Repo, TinySource, file_tree, free_ports, make_repo
+from tests.helpers.ports import free_ports
+from tests.helpers.project import file_tree
+from tests.helpers.repo import Repo, make_repo
+from tests.helpers.tiny import TinySource
 from tools import remote
 
 

@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 from playwright.sync_api import sync_playwright
 
-from tests.conftest import make_repo
+from tests.helpers.repo import make_repo
 
 pytestmark = pytest.mark.e2e
 

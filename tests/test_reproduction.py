@@ -2,13 +2,12 @@
 
 import json
 import logging
-import subprocess
 
 import pytest
 
-from stages import runtime
-from tests.conftest import committed_params, write_yaml
-from tools import reproduction
+from stages import tensorflow_setup
+from tests.helpers.project import committed_params, write_yaml
+from tools import commands, reproduction
 
 ARGV = ["--eval-metrics", "metrics/eval.json", "dvc.lock", "metrics"]
 
@@ -24,9 +23,7 @@ def project(tmp_path, monkeypatch):
     (tmp_path / "notes.txt").write_text("not compared\n")
     monkeypatch.chdir(tmp_path)
     for argv in (["init", "-q"], ["add", "-A"], ["commit", "-q", "-m", "results"]):
-        subprocess.run(
-            ["git", "-c", "user.name=t", "-c", "user.email=t@t", *argv], check=True, cwd=tmp_path
-        )
+        commands.git("-c", "user.name=t", "-c", "user.email=t@t", *argv, cwd=tmp_path)
     return tmp_path
 
 
@@ -58,7 +55,7 @@ def test_elsewhere_test_accuracy_must_be_within_the_tolerance(
     project, monkeypatch, caplog, accuracy, code
 ):
     caplog.set_level(logging.INFO)
-    monkeypatch.setattr(runtime.platform, "machine", lambda: "aarch64")
+    monkeypatch.setattr(tensorflow_setup.platform, "machine", lambda: "aarch64")
     (project / "metrics/eval.json").write_text(json.dumps({"accuracy": accuracy}))
     (project / "metrics/confusion.csv").write_text("other bytes\n")
     assert reproduction.main(ARGV) == code

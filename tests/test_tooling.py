@@ -8,7 +8,7 @@ import tomllib
 import pytest
 import yaml
 
-from tests.conftest import REPO
+from tests.helpers.project import REPO
 
 LOCKS = {name: REPO / "requirements" / f"{name}.lock" for name in ("runtime", "dev")}
 

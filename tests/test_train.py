@@ -5,9 +5,19 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from stages import callbacks, dataset, epochs, model_file, network, params, run_summary, train
+from stages import (
+    callbacks,
+    dataset,
+    model_file,
+    network,
+    params,
+    run_summary,
+    train,
+    training_history,
+)
 from stages.errors import PipelineError
-from tests.conftest import REPO, tiny_params, write_yaml
+from tests.helpers.project import REPO, write_yaml
+from tests.helpers.tiny import tiny_params
 
 
 def _train_main(tmp_path, tiny_run, document: dict) -> None:
@@ -41,7 +51,7 @@ def test_dropout_is_added_after_each_hidden_layer():
 
 
 def test_fit_on_tiny_data_learns_and_logs_every_epoch_through_dvclive(tiny_run):
-    history = epochs.read(tiny_run.history)
+    history = training_history.read(tiny_run.history)
     assert list(history.index) == [1, 2]
     assert history["loss"].iloc[-1] < history["loss"].iloc[0]
     np.testing.assert_allclose(history["learning_rate"], 0.05)
@@ -124,7 +134,7 @@ def test_checkpoint_and_early_stopping_save_the_best_epoch(tmp_path, tiny_run, t
     )
     out = tmp_path / "model.keras"
     _train_main(tmp_path, tiny_run, document)
-    history = epochs.read(tmp_path / "live/plots/metrics")
+    history = training_history.read(tmp_path / "live/plots/metrics")
     metrics = json.loads((tmp_path / "live/metrics.json").read_text())
     assert metrics["saved_epoch"] == int(history["val_loss"].idxmin())
     images, labels = dataset.read_split(tiny_run.val)
@@ -261,7 +271,7 @@ def test_logged_learning_rate_follows_the_cosine_schedule(tmp_path, tiny_run, ti
     document["train"].update(schedule="cosine", epochs=2)
     _train_main(tmp_path, tiny_run, document)
     # 0.05 × (1 + cos(π × epoch / 2)) / 2 at the end of epochs 1 and 2
-    rates = epochs.read(tmp_path / "live/plots/metrics")["learning_rate"]
+    rates = training_history.read(tmp_path / "live/plots/metrics")["learning_rate"]
     assert rates.tolist() == pytest.approx([0.025, 0.0], abs=1e-6)
 
 

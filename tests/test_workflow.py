@@ -5,7 +5,7 @@ import subprocess
 
 import yaml
 
-from tests.conftest import REPO
+from tests.helpers.project import REPO
 
 WORKFLOW = REPO / ".github/workflows/pipeline.yml"
 

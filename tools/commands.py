@@ -1,5 +1,5 @@
-"""DVC and git as subprocesses, one way for every tool: the command's output, or a PipelineError
-that shows the command and what it said."""
+"""DVC and git (and any other command) as subprocesses, one way for the tools, the benchmark and
+the tests: the command's output, or a PipelineError that shows the command and what it said."""
 
 import subprocess
 import sys
@@ -36,9 +36,11 @@ def attempt(
     cwd: Path | None = None,
     env: Mapping[str, str] | None = None,
     capture_stdout: bool = True,
+    timeout: float | None = None,
 ) -> subprocess.CompletedProcess:
     """Run `argv` and return what happened, whatever its exit code. stderr is always kept; stdout
-    too, unless `capture_stdout` is false (then it streams to ours, as a progress bar should)."""
+    too, unless `capture_stdout` is false (then it streams to ours, as a progress bar should).
+    After `timeout` seconds the command is killed and subprocess.TimeoutExpired raised."""
     return subprocess.run(
         list(argv),
         cwd=cwd,
@@ -46,6 +48,7 @@ def attempt(
         stdout=subprocess.PIPE if capture_stdout else None,
         stderr=subprocess.PIPE,
         text=True,
+        timeout=timeout,
     )
 
 

@@ -9,12 +9,11 @@ metrics/) byte for byte where portable numerics hold (an x86-64 CPU with AVX2 an
 import argparse
 import json
 import logging
-import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
-from stages import cli, params, runtime
-from stages.errors import PipelineError
+from stages import cli, params, tensorflow_setup
+from tools import commands
 
 logger = logging.getLogger(__name__)
 
@@ -23,22 +22,15 @@ logger = logging.getLogger(__name__)
 TOLERANCE = 0.005
 
 
-def _git(*argv: str) -> str:
-    result = subprocess.run(["git", *argv], capture_output=True, text=True)
-    if result.returncode:
-        raise PipelineError(f"git {' '.join(argv)} failed: {result.stderr.strip()}")
-    return result.stdout
-
-
 def changed_files(paths: Sequence[str]) -> list[str]:
     """Files under `paths` that differ from the last commit: modified, deleted or new."""
-    status = _git("status", "--porcelain=v1", "-z", "--untracked-files=all", "--", *paths)
+    status = commands.git("status", "--porcelain=v1", "-z", "--untracked-files=all", "--", *paths)
     return sorted(entry[3:] for entry in status.split("\0") if entry)
 
 
 def accuracies(eval_metrics: str) -> tuple[float, float]:
     """(committed, reproduced) test accuracy of the eval metrics file."""
-    committed = json.loads(_git("show", f"HEAD:{eval_metrics}"))["accuracy"]
+    committed = json.loads(commands.git("show", f"HEAD:{eval_metrics}"))["accuracy"]
     reproduced = json.loads(Path(eval_metrics).read_text())["accuracy"]
     return committed, reproduced
 
@@ -51,7 +43,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     numerics = params.load(args.params, params.Train).numerics
 
-    limit = runtime.portable_here(numerics)
+    limit = tensorflow_setup.portable_here(numerics)
     if limit is None:
         changed = changed_files(args.paths)
         if changed:

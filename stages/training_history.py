@@ -1,5 +1,6 @@
-"""Per-epoch training metrics as dvclive's Keras callback lays them out: one TSV per metric
-(columns `step` and the metric) under `<dir>/plots/metrics/`; Keras' `val_` becomes `eval/`."""
+"""The training history: the per-epoch metrics as dvclive's Keras callback lays them out, one TSV
+per metric (columns `step` and the metric) under `<dir>/plots/metrics/`, Keras' `val_` becoming
+`eval/`; and their reader."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""TensorFlow and Keras for the stages that use them: the numerics mode, a quiet lazy import,
-deterministic seeding.
+"""TensorFlow set-up for the stages that use it: the numerics mode (and whether this CPU keeps it
+portable), Keras imported lazily and quietly, deterministic seeding.
 
 The import is lazy so that `download`, `preprocess` and every `--help` start without TensorFlow,
 and so that the numerics mode, which TensorFlow reads from the environment, is set before it."""

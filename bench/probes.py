@@ -1,0 +1,107 @@
+"""The benchmark's measurements that run inside one Python process, each in a new one so that no
+measurement warms up the next: training throughput, and the preprocess stage's own time. Each
+prints its figure as JSON on stdout.
+
+    python -m bench.probes throughput --train data/prepared/train.npz --params params.yaml \
+        --overrides '{"architecture": "cnn"}' --images 10000 --batch-size 128 \
+        --steps-per-execution 32
+    python -m bench.probes preprocess --raw data/raw --params params.yaml
+"""
+
+import argparse
+import dataclasses
+import json
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+WARM_UP_IMAGES = 2048
+
+
+def throughput(
+    train_split: Path,
+    params_file: Path,
+    overrides: dict,
+    images: int,
+    batch_size: int,
+    steps_per_execution: int,
+) -> float:
+    """Images per second of one epoch of `model.fit` on the first `images` of `train_split`,
+    after a warm-up epoch on WARM_UP_IMAGES of them: the network of `params_file`'s train
+    section with `overrides`, plain SGD."""
+    from stages import dataset, network, params, tensorflow_setup, train
+
+    cfg = params.load(params_file, params.Train)
+    cfg = dataclasses.replace(cfg, **overrides)
+    tensorflow_setup.seed_everything(42)
+    keras = tensorflow_setup.import_keras()
+    x, y = dataset.read_split(train_split)
+    x, y = x[:images], train.one_hot(y[:images])
+    model = network.build_model(cfg)
+    model.compile(
+        optimizer=keras.optimizers.SGD(0.01),
+        loss="categorical_crossentropy",
+        metrics=["accuracy"],
+        steps_per_execution=steps_per_execution,
+    )
+    warm = slice(0, WARM_UP_IMAGES)
+    model.fit(x[warm], y[warm], batch_size=batch_size, epochs=1, verbose=0)
+    started = time.perf_counter()
+    model.fit(x, y, batch_size=batch_size, epochs=1, verbose=0)
+    return len(x) / (time.perf_counter() - started)
+
+
+def preprocess_seconds(raw: Path, params_file: Path) -> float:
+    """Seconds of the preprocess stage's `main` on `raw`, its module already imported, writing
+    into a temporary directory."""
+    from stages import preprocess
+
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp)
+        started = time.perf_counter()
+        preprocess.main(
+            [
+                f"--raw={raw}",
+                f"--train={out / 'train.npz'}",
+                f"--val={out / 'val.npz'}",
+                f"--test={out / 'test.npz'}",
+                f"--data-metrics={out / 'data.json'}",
+                f"--class-counts={out / 'class_counts.csv'}",
+                f"--params={params_file}",
+            ]
+        )
+        return time.perf_counter() - started
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.probes", description=__doc__)
+    probes = parser.add_subparsers(dest="probe", required=True)
+    speed = probes.add_parser("throughput", help="training images per second")
+    speed.add_argument("--train", type=Path, required=True, help="training split .npz")
+    speed.add_argument("--params", type=Path, required=True, help="params.yaml")
+    speed.add_argument("--overrides", type=json.loads, required=True, help="train fields, JSON")
+    speed.add_argument("--images", type=int, required=True)
+    speed.add_argument("--batch-size", type=int, required=True)
+    speed.add_argument("--steps-per-execution", type=int, required=True)
+    data = probes.add_parser("preprocess", help="seconds of the preprocess stage's main")
+    data.add_argument("--raw", type=Path, required=True, help="directory of the IDX files")
+    data.add_argument("--params", type=Path, required=True, help="params.yaml")
+    args = parser.parse_args(argv)
+
+    if args.probe == "throughput":
+        figure = throughput(
+            args.train,
+            args.params,
+            args.overrides,
+            args.images,
+            args.batch_size,
+            args.steps_per_execution,
+        )
+    else:
+        figure = preprocess_seconds(args.raw, args.params)
+    print(json.dumps(figure))
+
+
+if __name__ == "__main__":
+    main()
