@@ -73,19 +73,24 @@ def run_queue() -> None:
 
 
 def shown() -> dict[str, dict]:
-    """{experiment name: {"params": train section, "metrics": {path: data}}} of every
-    experiment in `dvc exp show --json`."""
+    """{experiment name: {"params": params.yaml, "metrics": {path: data}}} of every finished
+    experiment of every commit (`dvc exp show --json --all-commits`): a search outlives commits.
+    Experiments still queued, running or failed are left out."""
     found = {}
-    for baseline in json.loads(commands.dvc("exp", "show", "--json")):
-        for branch in baseline.get("experiments") or []:
-            for exp in branch["revs"]:
-                if not exp.get("name") or not exp.get("data"):
+    for baseline in json.loads(commands.dvc("exp", "show", "--json", "--all-commits")):
+        for experiment in baseline.get("experiments") or []:
+            state = (experiment.get("executor") or {}).get("state", "success")
+            for rev in experiment["revs"]:
+                if state != "success" or not rev.get("name") or not rev.get("data"):
                     continue
-                data = exp["data"]
-                found[exp["name"]] = {
-                    "params": data["params"]["params.yaml"]["data"],
-                    "metrics": {path: m["data"] for path, m in data["metrics"].items()},
-                }
+                data = rev["data"]
+                found.setdefault(  # newest commit first: a rerun replaces an older run
+                    rev["name"],
+                    {
+                        "params": data["params"]["params.yaml"]["data"],
+                        "metrics": {path: m["data"] for path, m in data["metrics"].items()},
+                    },
+                )
     return found
 
 
