@@ -112,7 +112,7 @@ report: setup ## compare the workspace with BASE (default main): report/index.ht
 docs: setup-dev ## build the documentation site into site/ with `mkdocs build --strict` (offline)
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
 
-preset: setup ## run PRESET (cnn, dense128-adam or mlp-sgd) as a DVC experiment named after it
+preset: setup ## run PRESET (cnn, cnn-fast, dense128-adam, mlp-sgd) as a DVC experiment named after it
 	$(BIN)/python -m tools.presets run $(PRESET)
 
 presets: setup ## run every preset in a temporary copy; write metrics/presets.json and a table

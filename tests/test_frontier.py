@@ -6,7 +6,7 @@ import pytest
 from stages import params, run_summary
 from stages.errors import DataError, PipelineError
 from tests.helpers.project import REPO, committed_params, write_yaml
-from tools import experiments, frontier
+from tools import experiments, frontier, presets
 
 
 def _run(seconds: float, val: float, test: float = 0.9) -> dict:
@@ -90,6 +90,22 @@ def test_a_timing_record_goes_where_the_environment_says_and_reads_back(tmp_path
     assert read == timing and read.images_per_second == pytest.approx(2000 / 12.5)
     with pytest.raises(DataError, match="no timing of experiment 'exp-2'"):
         run_summary.read_timing(tmp_path / "t", "exp-2")
+
+
+# Each CNN preset, its time budget, and the frontier run it was chosen as.
+CHOSEN = {"cnn-fast": (180, "cnn1-7e"), "cnn": (900, "cnn2-14e")}
+
+
+@pytest.mark.parametrize("preset", CHOSEN)
+def test_each_cnn_preset_is_the_committed_frontier_choice_within_its_budget(preset, monkeypatch):
+    monkeypatch.chdir(REPO)
+    budget, run = CHOSEN[preset]
+    results = json.loads(frontier.RESULTS.read_text())
+    assert frontier.choose(results, budget) == run
+    committed = committed_params()
+    assert experiments.apply_overrides(committed, presets.load_preset(preset)) == (
+        experiments.apply_overrides(committed, results[run]["overrides"])
+    )
 
 
 def test_experiments_run_with_this_python_first_on_the_path(monkeypatch):

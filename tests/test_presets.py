@@ -10,7 +10,7 @@ NAMES = sorted(p.stem for p in (REPO / "presets").glob("*.yaml"))
 
 
 def test_the_three_presets_exist():
-    assert NAMES == ["cnn", "dense128-adam", "mlp-sgd"]
+    assert NAMES == ["cnn", "cnn-fast", "dense128-adam", "mlp-sgd"]
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -45,7 +45,7 @@ def test_set_arguments_are_yaml_values_dvc_parses():
 
 def test_unknown_preset_and_unknown_key_are_refused(monkeypatch):
     monkeypatch.chdir(REPO)
-    with pytest.raises(PipelineError, match="no preset 'resnet' .known: cnn, dense128-adam"):
+    with pytest.raises(PipelineError, match="no preset 'resnet' .known: cnn, cnn-fast, dense128-adam"):
         presets.load_preset("resnet")
     with pytest.raises(PipelineError, match="key 'train.epoch' is not in params.yaml"):
         experiments.apply_overrides(committed_params(), {"train.epoch": 3})
