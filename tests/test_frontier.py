@@ -18,6 +18,7 @@ def _run(seconds: float, val: float, test: float = 0.9) -> dict:
         "val_accuracy": val,
         "test_accuracy": test,
         "parameters": 1234,
+        "commit": "abc1234",
     }
 
 
@@ -56,7 +57,9 @@ def test_table_lists_runs_fastest_first_with_the_frontier_in_bold():
         "| **`slow-good`**",
         "| `slow-worse`",
     ]
-    assert lines[2] == "| **`fast`** | 1.7 min | 25.0 | 4 | 1,000 | 0.9000 | 0.9000 | 1,234 |"
+    assert lines[2] == (
+        "| **`fast`** | 1.7 min | 25.0 | 4 | 1,000 | 0.9000 | 0.9000 | 1,234 | abc1234 |"
+    )
 
 
 def test_the_figure_marks_every_run_and_the_presets(tmp_path):

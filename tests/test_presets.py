@@ -45,7 +45,9 @@ def test_set_arguments_are_yaml_values_dvc_parses():
 
 def test_unknown_preset_and_unknown_key_are_refused(monkeypatch):
     monkeypatch.chdir(REPO)
-    with pytest.raises(PipelineError, match="no preset 'resnet' .known: cnn, cnn-fast, dense128-adam"):
+    with pytest.raises(
+        PipelineError, match="no preset 'resnet' .known: cnn, cnn-fast, dense128-adam"
+    ):
         presets.load_preset("resnet")
     with pytest.raises(PipelineError, match="key 'train.epoch' is not in params.yaml"):
         experiments.apply_overrides(committed_params(), {"train.epoch": 3})

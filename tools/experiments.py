@@ -87,6 +87,7 @@ def shown() -> dict[str, dict]:
                 found.setdefault(  # newest commit first: a rerun replaces an older run
                     rev["name"],
                     {
+                        "baseline": baseline["rev"],  # the commit it ran from: its code
                         "params": data["params"]["params.yaml"]["data"],
                         "metrics": {path: m["data"] for path, m in data["metrics"].items()},
                     },
@@ -100,6 +101,7 @@ def result(name: str, experiment: dict) -> dict:
     evaluation, training = metrics["metrics/eval.json"], metrics["metrics/train/metrics.json"]
     timing = run_summary.read_timing(TIMINGS, name)
     return {
+        "commit": experiment["baseline"][:7],
         "val_accuracy": training["eval"]["accuracy"],
         "test_accuracy": evaluation["accuracy"],
         "macro_f1": evaluation["macro_f1"],

@@ -59,15 +59,15 @@ def table(results: dict[str, dict]) -> str:
     front = set(pareto(results))
     lines = [
         "| run | training time | median s/epoch | epochs | images/s | validation accuracy "
-        "| test accuracy | parameters |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| test accuracy | parameters | commit |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for name, r in sorted(results.items(), key=lambda kv: kv[1]["train_seconds"]):
         shown = f"**`{name}`**" if name in front else f"`{name}`"
         lines.append(
             f"| {shown} | {r['train_seconds'] / 60:.1f} min | {r['seconds_per_epoch']:.1f} "
             f"| {r['epochs_run']} | {r['images_per_second']:,} | {r['val_accuracy']:.4f} "
-            f"| {r['test_accuracy']:.4f} | {r['parameters']:,} |"
+            f"| {r['test_accuracy']:.4f} | {r['parameters']:,} | {r['commit']} |"
         )
     return "\n".join(lines)
 
