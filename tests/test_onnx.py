@@ -98,7 +98,9 @@ def test_training_only_layers_are_not_exported(tmp_path, tiny_run, tiny_source):
     of the network without them, and the parity check holds."""
     document = tiny_params(tiny_source)
     document["train"].update(
-        epochs=1, augment={"translation": 0.1, "horizontal_flip": True}, hidden_units=[8]
+        epochs=1,
+        augment={"translation": 0.1, "horizontal_flip": True, "erasing": 0.5},
+        hidden_units=[8],
     )
     train.main(tiny_run.train_args(tmp_path, write_yaml(tmp_path / "params.yaml", document)))
     keras_model = model_file.load(tmp_path / "model.keras")
@@ -106,7 +108,11 @@ def test_training_only_layers_are_not_exported(tmp_path, tiny_run, tiny_source):
     ops = {node.op_type for node in onnx.load(tmp_path / "model.onnx").graph.node}
     assert ops <= INFERENCE_OPS, ops - INFERENCE_OPS
     classifier = onnx_model.load(tmp_path / "model.onnx")
-    assert classifier.train_params["augment"] == {"translation": 0.1, "horizontal_flip": True}
+    assert classifier.train_params["augment"] == {
+        "translation": 0.1,
+        "horizontal_flip": True,
+        "erasing": 0.5,
+    }
 
 
 def test_a_gap_to_keras_stops_the_export_in_one_line():
