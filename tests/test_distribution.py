@@ -238,6 +238,12 @@ def _multi_worker_project(root: Path, source: TinySource) -> Path:
     return repo.root
 
 
+def _project_files(project: Path) -> dict[str, bytes]:
+    """`file_tree` but DVC's own state in .dvc/tmp (git-ignored), which DVC updates whenever it
+    reads dvc.yaml, as tools.worker does."""
+    return {k: v for k, v in file_tree(project).items() if not k.startswith(".dvc/tmp/")}
+
+
 @pytest.mark.slow
 def test_two_workers_train_together_and_only_the_chief_writes(tmp_path, tiny_run, tiny_source):
     project = _multi_worker_project(tmp_path / "project", tiny_source)
@@ -245,7 +251,7 @@ def test_two_workers_train_together_and_only_the_chief_writes(tmp_path, tiny_run
     for dep, split in zip(stage["deps"][:2], (tiny_run.train, tiny_run.val), strict=True):
         (project / dep).parent.mkdir(parents=True, exist_ok=True)
         (project / dep).write_bytes(split.read_bytes())
-    before = file_tree(project)
+    before = _project_files(project)
     scratch = tmp_path / "tmp"  # the workers' TMPDIR
     scratch.mkdir()
     envs = _cluster_envs(2, TMPDIR=str(scratch))
@@ -260,8 +266,7 @@ def test_two_workers_train_together_and_only_the_chief_writes(tmp_path, tiny_run
     assert "trained in" in other_log and "in step with the chief" in other_log
     for log in (chief_log, other_log):
         assert "multi_worker: 2 replicas" in log
-    # DVC keeps its own state in .dvc/tmp (git-ignored) when tools.worker reads dvc.yaml.
-    after = {k: v for k, v in file_tree(project).items() if not k.startswith(".dvc/tmp/")}
+    after = _project_files(project)
     assert {k: v for k, v in after.items() if k in before} == before
     history_dir = next(iter(stage["plots"][0]))
     outs = [next(iter(entry)) for entry in stage["outs"]]  # {path: {persist: true}}
