@@ -116,7 +116,7 @@ TINY_CNN = {
     "activation": "gelu",
     "batch_norm": True,
     "dropout": 0.5,
-    "augment": {"translation": 0.1, "horizontal_flip": True},
+    "augment": {"translation": 0.1, "horizontal_flip": True, "erasing": 0.0},
     "optimizer": "adamw",
     "learning_rate": 0.002,
     "weight_decay": 0.0001,
