@@ -75,7 +75,7 @@ def table(results: dict[str, dict]) -> str:
 def figure(results: dict[str, dict], presets: dict[str, dict]):
     """Test accuracy against training minutes: one point per run, the frontier joined, the
     presets' own runs marked."""
-    from stages import plots
+    from stages import plots  # here: matplotlib is not for `--help`
 
     fig = plots.new_figure(8, 5)
     ax = fig.subplots()
@@ -125,8 +125,8 @@ def figure(results: dict[str, dict], presets: dict[str, dict]):
 
 def collect() -> dict[str, dict]:
     """Every candidate's experiment: its overrides and what it measured."""
-    shown = experiments.shown()
-    missing = sorted(set(candidates()) - set(shown))
+    shown, known = experiments.shown(), candidates()
+    missing = sorted(set(known) - set(shown))
     if missing:
         raise PipelineError(
             f"no experiment for {', '.join(missing)}: run `python -m tools.frontier queue` "
@@ -134,7 +134,7 @@ def collect() -> dict[str, dict]:
         )
     return {
         name: {"overrides": overrides, **experiments.result(name, shown[name])}
-        for name, overrides in candidates().items()
+        for name, overrides in known.items()
     }
 
 
@@ -166,7 +166,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         presets = json.loads(PRESETS.read_text()) if PRESETS.is_file() else {}
         with artifacts.outputs() as out:
             artifacts.write_json(out.file(RESULTS), results)
-            from stages import plots
+            from stages import plots  # here: matplotlib is not for `--help`
 
             plots.save(figure(results, presets), out.file(PLOT))
         print(table(results))
