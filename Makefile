@@ -18,13 +18,13 @@ PRESET ?= cnn
 # make remote-local: where this clone's own remote lives (outside the repository).
 REMOTE_DIR ?= $(HOME)/.cache/dvc-remotes/fashion-mnist
 
-.PHONY: help setup setup-dev hooks data-source browser qemu repro test test-slow report docs \
+.PHONY: help setup setup-dev hooks data-source browser qemu repro test test-slow report docs generate \
 	preset presets frontier bench lint lock clean remote-local remote-s3 push pull worker
 
 # `make help`'s groups, in its order; a target in none is listed last, under "Ungrouped".
 HELP_GROUPS := Daily use=repro test test-slow report preset presets frontier docs;\
 	Working as a team=remote-local remote-s3 push pull worker;\
-	Maintenance=help setup setup-dev data-source browser qemu bench lint hooks lock clean
+	Maintenance=help setup setup-dev data-source browser qemu bench lint generate hooks lock clean
 
 help: ## list the targets, grouped, one line each
 	@awk -F':.*## ' -v groups='$(HELP_GROUPS)' ' \
@@ -144,6 +144,10 @@ worker: setup ## this machine's share of multi-worker training (TF_CONFIG set; d
 # repro first: the throughput step of bench.py trains on this checkout's data/prepared/train.npz.
 bench: repro ## measure what users wait for (about 14 minutes, not in the tests): metrics/bench.json
 	$(BIN)/python -m bench.bench
+
+generate: setup ## rewrite what comes from the code: params.schema.json, docs/params.md, the rerun table
+	$(BIN)/python -m tools.params_reference
+	$(BIN)/python -m tools.rerun_table
 
 lint: setup-dev ## check formatting and lint with ruff (CI runs it; so does the git hook)
 	$(BIN)/ruff format --check stages tools bench tests

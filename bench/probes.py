@@ -9,7 +9,6 @@ prints its figure as JSON on stdout.
 """
 
 import argparse
-import dataclasses
 import json
 import tempfile
 import time
@@ -30,14 +29,16 @@ def throughput(
     """Images per second of one epoch of `model.fit` on the first `images` of `train_split`,
     after a warm-up epoch on WARM_UP_IMAGES of them: the network of `params_file`'s train
     section with `overrides`, plain SGD."""
-    from stages import dataset, network, params, tensorflow_setup, train
+    from stages.shared import params, splits
+    from stages.train import fit, network, tensorflow_setup
+    from stages.train import settings as train_settings
 
-    cfg = params.load(params_file, params.Train)
-    cfg = dataclasses.replace(cfg, **overrides)
+    cfg = params.load(params_file, train_settings.Train)
+    cfg = cfg.model_copy(update=dict(**overrides))
     tensorflow_setup.seed_everything(42)
     keras = tensorflow_setup.import_keras()
-    x, y = dataset.read_split(train_split)
-    x, y = x[:images], train.one_hot(y[:images])
+    x, y = splits.read_split(train_split)
+    x, y = x[:images], fit.one_hot(y[:images])
     model = network.build_model(cfg)
     model.compile(
         optimizer=keras.optimizers.SGD(0.01),
@@ -55,7 +56,7 @@ def throughput(
 def preprocess_seconds(raw: Path, params_file: Path) -> float:
     """Seconds of the preprocess stage's `main` on `raw`, its module already imported, writing
     into a temporary directory."""
-    from stages import preprocess
+    from stages.preprocess import __main__ as preprocess
 
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp)

@@ -1,1 +1,2 @@
-"""Fashion-MNIST pipeline: one module per dvc.yaml stage, plus the small libraries they share."""
+"""Fashion-MNIST pipeline: one package per dvc.yaml stage (`python -m stages.<stage>`), and the
+small shared package they use (stages/shared)."""

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from stages import tensorflow_setup
+from stages.train import tensorflow_setup
 from tests.helpers.project import committed_params
 from tests.helpers.repo import Repo, make_repo
 from tests.helpers.tiny import (

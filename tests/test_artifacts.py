@@ -5,7 +5,7 @@ import subprocess
 
 import pytest
 
-from stages import artifacts
+from stages.shared import artifacts
 
 
 class Boom(Exception):

@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from stages import dataset, onnx_model
-from stages.errors import DataError
+from stages.shared import fashion_mnist, onnx_model, splits
+from stages.shared.errors import DataError
 from tests.helpers.model_files import rewrite_onnx_metadata
 from tests.helpers.project import REPO
 from tools import classify
@@ -22,14 +22,14 @@ def photos(tmp_path_factory, tiny_run):
     """The first six tiny test images saved as large RGB photos on white, and the classes the
     model gives the originals."""
     folder = tmp_path_factory.mktemp("photos")
-    images, _ = dataset.read_split(tiny_run.test)
+    images, _ = splits.read_split(tiny_run.test)
     for i, image in enumerate(images[:6]):
         big = Image.fromarray(255 - image).resize((336, 336), Image.Resampling.NEAREST)
         canvas = Image.new("L", (436, 396), 255)
         canvas.paste(big, (50, 30))
         canvas.convert("RGB").save(folder / f"photo{i}.png")
     probabilities = onnx_model.load(tiny_run.onnx).predict(images[:6], batch_size=6)
-    return folder, [dataset.CLASS_NAMES[k] for k in probabilities.argmax(axis=1)]
+    return folder, [fashion_mnist.CLASS_NAMES[k] for k in probabilities.argmax(axis=1)]
 
 
 def _run(*argv) -> subprocess.CompletedProcess:

@@ -3,30 +3,31 @@ import gzip
 import numpy as np
 import pytest
 
-from stages import dataset
-from stages.errors import DataError
+from stages.shared import fashion_mnist, idx, splits
+from stages.shared.errors import DataError
+from tests.helpers.tiny import encode_idx
 
 
 def test_idx_round_trip_of_17_images():
     images = np.random.default_rng(1).integers(0, 256, size=(17, 28, 28), dtype=np.uint8)
-    decoded = dataset.decode_idx(dataset.encode_idx(images), ndim=3, name="images")
+    decoded = idx.decode_idx(encode_idx(images), ndim=3, name="images")
     np.testing.assert_array_equal(decoded, images)
 
 
 def test_idx_header_is_the_documented_one():
-    data = dataset.encode_idx(np.arange(3, dtype=np.uint8))
+    data = encode_idx(np.arange(3, dtype=np.uint8))
     assert data[:8] == bytes([0, 0, 8, 1, 0, 0, 0, 3])
 
 
 def _images_idx(n: int = 3) -> bytes:
-    return dataset.encode_idx(np.zeros((n, 28, 28), dtype=np.uint8))
+    return encode_idx(np.zeros((n, 28, 28), dtype=np.uint8))
 
 
 @pytest.mark.parametrize(
     ("data", "message"),
     [
         (b"\x00\x00", "too short"),
-        (dataset.encode_idx(np.zeros(3, dtype=np.uint8)), "magic 0x801, expected 0x803"),
+        (encode_idx(np.zeros(3, dtype=np.uint8)), "magic 0x801, expected 0x803"),
         (b"\x00\x00\x0d\x03" + _images_idx()[4:], "magic 0xd03"),
         (_images_idx()[:10], "truncated IDX header"),
         (_images_idx()[:-1], "truncated"),
@@ -36,52 +37,52 @@ def _images_idx(n: int = 3) -> bytes:
 )
 def test_corrupt_idx_is_named_with_the_fix(data, message):
     with pytest.raises(DataError, match=message) as error:
-        dataset.decode_idx(data, ndim=3, name="train-images-idx3-ubyte")
+        idx.decode_idx(data, ndim=3, name="train-images-idx3-ubyte")
     assert "train-images-idx3-ubyte" in str(error.value)
     assert "dvc repro download" in str(error.value)
 
 
 def test_images_and_labels_must_agree(tmp_path):
     (tmp_path / "images").write_bytes(_images_idx(3))
-    (tmp_path / "labels").write_bytes(dataset.encode_idx(np.zeros(4, dtype=np.uint8)))
+    (tmp_path / "labels").write_bytes(encode_idx(np.zeros(4, dtype=np.uint8)))
     with pytest.raises(DataError, match=r"3 images but .* 4 labels"):
-        dataset.read_images_and_labels(tmp_path / "images", tmp_path / "labels")
+        idx.read_images_and_labels(tmp_path / "images", tmp_path / "labels")
 
 
 def test_label_outside_the_ten_classes_is_refused(tmp_path):
     (tmp_path / "images").write_bytes(_images_idx(2))
-    (tmp_path / "labels").write_bytes(dataset.encode_idx(np.array([3, 10], dtype=np.uint8)))
+    (tmp_path / "labels").write_bytes(encode_idx(np.array([3, 10], dtype=np.uint8)))
     with pytest.raises(DataError, match="label 10"):
-        dataset.read_images_and_labels(tmp_path / "images", tmp_path / "labels")
+        idx.read_images_and_labels(tmp_path / "images", tmp_path / "labels")
 
 
 def test_images_of_another_size_are_refused(tmp_path):
-    (tmp_path / "images").write_bytes(dataset.encode_idx(np.zeros((2, 32, 32), dtype=np.uint8)))
-    (tmp_path / "labels").write_bytes(dataset.encode_idx(np.zeros(2, dtype=np.uint8)))
+    (tmp_path / "images").write_bytes(encode_idx(np.zeros((2, 32, 32), dtype=np.uint8)))
+    (tmp_path / "labels").write_bytes(encode_idx(np.zeros(2, dtype=np.uint8)))
     with pytest.raises(DataError, match=r"\(32, 32\), expected \(28, 28\)"):
-        dataset.read_images_and_labels(tmp_path / "images", tmp_path / "labels")
+        idx.read_images_and_labels(tmp_path / "images", tmp_path / "labels")
 
 
 def test_missing_raw_file_names_the_stage_to_rerun(tmp_path):
     with pytest.raises(DataError, match="missing; re-run `dvc repro download`"):
-        dataset.read_idx(tmp_path / "nope", ndim=1)
+        idx.read_idx(tmp_path / "nope", ndim=1)
 
 
 def test_tiny_source_decodes(tiny_raw, tiny_source):
-    images, labels = dataset.read_images_and_labels(
-        tiny_raw / dataset.TRAIN_IMAGES, tiny_raw / dataset.TRAIN_LABELS
+    images, labels = idx.read_images_and_labels(
+        tiny_raw / fashion_mnist.TRAIN_IMAGES, tiny_raw / fashion_mnist.TRAIN_LABELS
     )
     assert images.shape == (200, 28, 28) and images.dtype == np.uint8
     np.testing.assert_array_equal(labels, tiny_source.train_labels)
-    gz = gzip.decompress((tiny_source.directory / f"{dataset.TEST_LABELS}.gz").read_bytes())
-    assert (tiny_raw / dataset.TEST_LABELS).read_bytes() == gz
+    gz = gzip.decompress((tiny_source.directory / f"{fashion_mnist.TEST_LABELS}.gz").read_bytes())
+    assert (tiny_raw / fashion_mnist.TEST_LABELS).read_bytes() == gz
 
 
 def test_split_round_trip(tmp_path):
     images = np.full((4, 28, 28), 7, dtype=np.uint8)
     labels = np.array([0, 1, 2, 9], dtype=np.uint8)
-    dataset.write_split(tmp_path / "s.npz", images, labels)
-    read_images, read_labels = dataset.read_split(tmp_path / "s.npz")
+    splits.write_split(tmp_path / "s.npz", images, labels)
+    read_images, read_labels = splits.read_split(tmp_path / "s.npz")
     np.testing.assert_array_equal(read_images, images)
     np.testing.assert_array_equal(read_labels, labels)
 
@@ -98,7 +99,7 @@ def test_split_round_trip(tmp_path):
 def test_split_of_wrong_shape_or_dtype_is_refused(tmp_path, images, labels, message):
     np.savez(tmp_path / "bad.npz", images=images, labels=labels)
     with pytest.raises(DataError, match=message) as error:
-        dataset.read_split(tmp_path / "bad.npz")
+        splits.read_split(tmp_path / "bad.npz")
     assert "dvc repro preprocess" in str(error.value)
 
 
@@ -106,10 +107,10 @@ def test_split_of_wrong_shape_or_dtype_is_refused(tmp_path, images, labels, mess
 def test_unreadable_split_is_refused(tmp_path, content):
     (tmp_path / "bad.npz").write_bytes(content)
     with pytest.raises(DataError, match="unreadable split"):
-        dataset.read_split(tmp_path / "bad.npz")
+        splits.read_split(tmp_path / "bad.npz")
 
 
 def test_split_without_expected_arrays_is_refused(tmp_path):
     np.savez(tmp_path / "bad.npz", x=np.zeros(1))
     with pytest.raises(DataError, match="unreadable split"):
-        dataset.read_split(tmp_path / "bad.npz")
+        splits.read_split(tmp_path / "bad.npz")

@@ -5,7 +5,6 @@ this machine training together; and tools.worker's checks.
 The strategies run in subprocesses: logical devices must be set before TensorFlow initialises
 them, and this process may have initialised them already."""
 
-import dataclasses
 import json
 import logging
 import os
@@ -20,8 +19,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from stages import dataset, distribution, model_file, params, train, training_history
-from stages.errors import PipelineError
+from stages.shared import params, splits
+from stages.shared.errors import PipelineError
+from stages.train import __main__ as train
+from stages.train import distribution, model_file, training_history
+from stages.train import settings as train_settings
 from tests.helpers.ports import free_ports
 from tests.helpers.project import REPO, file_tree, load_pipeline, write_yaml
 from tests.helpers.repo import make_repo
@@ -84,17 +86,18 @@ def test_the_chief_is_the_chief_task_or_else_worker_0(cluster, kind, index, chie
 
 
 def test_a_non_chief_writes_into_a_temporary_directory_that_goes_away(tmp_path):
-    paths = [tmp_path / "model" / "model.keras", tmp_path / "live"]
-    with distribution.output_paths(paths, chief=True) as kept:
-        assert kept == paths
-    with distribution.output_paths(paths, chief=False) as thrown:
-        assert [p.name for p in thrown] == ["model.keras", "live"]
+    model, live = tmp_path / "model" / "model.keras", tmp_path / "live"
+    with distribution.staged_outputs(chief=True) as out:
+        out.file(model).write_text("m")
+        out.directory(live)
+    assert model.read_text() == "m" and live.is_dir()
+    with distribution.staged_outputs(chief=False) as out:
+        thrown = [out.file(model), out.directory(live)]
         assert not any(p.is_relative_to(tmp_path) for p in thrown)
-        for path in thrown:
-            path.parent.mkdir(parents=True)
-            path.write_text("x")
+        thrown[0].write_text("other")
     assert not any(p.exists() for p in thrown)
-    assert list(tmp_path.iterdir()) == []
+    assert model.read_text() == "m"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["live", "model"]
 
 
 def test_a_non_chief_trains_but_writes_nothing_where_it_was_told(
@@ -103,7 +106,7 @@ def test_a_non_chief_trains_but_writes_nothing_where_it_was_told(
     import tensorflow as tf
 
     monkeypatch.setattr(
-        distribution, "choose_strategy", lambda cfg: (tf.distribute.get_strategy(), False)
+        distribution, "choose_strategy", lambda cfg, cluster: (tf.distribute.get_strategy(), False)
     )
     scratch = tmp_path / "tmp"
     scratch.mkdir()
@@ -121,13 +124,13 @@ def test_mirrored_after_tensorflow_started_asks_for_a_new_process():
     import tensorflow as tf
 
     tf.config.list_logical_devices()  # as any earlier TensorFlow work does
-    cfg = dataclasses.replace(
-        params.load(REPO / "params.yaml", params.Train), distribution="mirrored", cpu_replicas=3
+    cfg = params.load(REPO / "params.yaml", train_settings.Train).model_copy(
+        update=dict(distribution="mirrored", cpu_replicas=3)
     )
     if tf.config.list_physical_devices("GPU"):
         pytest.skip("with a GPU, mirrored does not split the CPU")
     with pytest.raises(PipelineError, match="cannot split the CPU into 3 devices .* new process"):
-        distribution.choose_strategy(cfg)
+        distribution.choose_strategy(cfg, None)
 
 
 def _train_in_subprocess(tiny_run, out: Path, document: dict, **env: str):
@@ -164,7 +167,7 @@ def _assert_trained_like_none(model: Path, history_dir: Path, tiny_run) -> None:
     ours_model, none_model = model_file.load(model), model_file.load(tiny_run.model)
     for a, b in zip(ours_model.get_weights(), none_model.get_weights(), strict=True):
         np.testing.assert_allclose(a, b, atol=WEIGHT_TOLERANCE)
-    images, _ = dataset.read_split(tiny_run.test)
+    images, _ = splits.read_split(tiny_run.test)
     probabilities = ours_model.predict(images, verbose=0)
     np.testing.assert_allclose(probabilities.sum(axis=1), 1, rtol=1e-5)
 

@@ -18,19 +18,20 @@ import shlex
 import shutil
 import subprocess
 import sys
-import typing
 from collections.abc import Iterator
 from pathlib import Path
 
+import pydantic
 import pytest
 from dvc.cli.parser import get_main_parser
 
-from stages import dataset, params
+from stages.shared import fashion_mnist
 from tests.helpers.project import REPO
 from tests.helpers.repo import Repo, make_repo
+from tools import params_reference
 
 DOCS = [REPO / "README.md", *sorted((REPO / "docs").rglob("*.md"))]
-PARAMS_REFERENCE = REPO / "docs/pipeline.md"
+PARAMS_REFERENCE = REPO / "docs/params.md"
 MARKERS = ("<!-- tested -->", "<!-- tested: output -->")
 PYTHON_MARKER = "<!-- tested: python -->"
 OUTPUT_OF = re.compile(r"<!-- output of `(.+)` -->")
@@ -122,6 +123,8 @@ def script_flags(module: str) -> set[str]:
     """The option strings that module `module` (e.g. tools.classify) gives argparse, read with
     ast: importing it could start TensorFlow."""
     path = REPO / (module.replace(".", "/") + ".py")
+    if not path.is_file():  # a package run as a command: its __main__.py
+        path = REPO / module.replace(".", "/") / "__main__.py"
     assert path.is_file(), f"no module {module}"
     return {
         argument.value
@@ -156,14 +159,15 @@ def every_dvc_option(parser: argparse.ArgumentParser) -> set[str]:
 def params_keys() -> set[str]:
     """Every key of params.yaml that the stages read, dotted (train.plateau.factor)."""
 
-    def keys(cls: type, prefix: str) -> Iterator[str]:
-        for name, hint in typing.get_type_hints(cls).items():
-            if dataclasses.is_dataclass(hint):
+    def keys(model: type[pydantic.BaseModel], prefix: str) -> Iterator[str]:
+        for name, field in model.model_fields.items():
+            hint = field.annotation
+            if isinstance(hint, type) and issubclass(hint, pydantic.BaseModel):
                 yield from keys(hint, f"{prefix}.{name}")
             else:
                 yield f"{prefix}.{name}"
 
-    return {key for cls in params.SECTIONS for key in keys(cls, cls.__name__.lower())}
+    return {key for model in params_reference.SECTIONS for key in keys(model, model.section)}
 
 
 def named_params_keys() -> Iterator[tuple[str, str]]:
@@ -345,4 +349,4 @@ def test_the_python_blocks_run_as_written(tmp_path, tiny_run):
         )
         assert result.returncode == 0, f"{block.where}:\n{result.stderr}"
         name, probability = result.stdout.strip().rsplit(" ", 1)
-        assert name in dataset.CLASS_NAMES and 0 < float(probability) <= 1, result.stdout
+        assert name in fashion_mnist.CLASS_NAMES and 0 < float(probability) <= 1, result.stdout

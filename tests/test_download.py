@@ -10,13 +10,19 @@ import numpy as np
 import pytest
 import yaml
 
-from stages import dataset, download, params
-from stages.errors import DataError
+from stages.download import __main__ as download
+from stages.download import settings as download_settings
+from stages.download import sources
+from stages.shared import fashion_mnist, idx
+from stages.shared.errors import DataError
 from tests.helpers.ports import free_ports
+from tests.helpers.tiny import encode_idx
 
 
-def _cfg(sources, sha256, timeout=5.0) -> params.Download:
-    return params.Download(sources=[str(s) for s in sources], sha256=sha256, timeout=timeout)
+def _cfg(sources, sha256, timeout=5.0) -> download_settings.Download:
+    return download_settings.Download(
+        sources=[str(s) for s in sources], sha256=sha256, timeout=timeout
+    )
 
 
 @pytest.fixture
@@ -47,16 +53,16 @@ def _run(tmp_path, cfg_params) -> None:
 
 def test_local_directory_gives_verified_decompressed_files(tmp_path, tiny_source):
     cfg = _cfg([tmp_path / "missing-dir", tiny_source.directory], tiny_source.sha256)
-    for name in dataset.RAW_FILES:
-        assert download.fetch_from_first_source(name, cfg, tmp_path) == str(tiny_source.directory)
+    for name in fashion_mnist.RAW_FILES:
+        assert sources.fetch_from_first_source(name, cfg, tmp_path) == str(tiny_source.directory)
         content = (tmp_path / name).read_bytes()
         assert hashlib.sha256(content).hexdigest() == tiny_source.sha256[name]
 
 
 def test_http_mirror_is_used_when_no_local_copy(tmp_path, tiny_source, http_mirror):
     cfg = _cfg([tmp_path / "missing-dir", http_mirror], tiny_source.sha256)
-    name = dataset.TRAIN_IMAGES
-    assert download.fetch_from_first_source(name, cfg, tmp_path) == http_mirror
+    name = fashion_mnist.TRAIN_IMAGES
+    assert sources.fetch_from_first_source(name, cfg, tmp_path) == http_mirror
     assert hashlib.sha256((tmp_path / name).read_bytes()).hexdigest() == tiny_source.sha256[name]
     assert sorted(p.name for p in tmp_path.iterdir()) == [name]  # no .part file left
 
@@ -64,26 +70,24 @@ def test_http_mirror_is_used_when_no_local_copy(tmp_path, tiny_source, http_mirr
 def test_mismatching_copy_is_skipped_for_the_next_source(tmp_path, tiny_source):
     impostor = tmp_path / "impostor"
     impostor.mkdir()
-    name = dataset.TEST_LABELS
-    (impostor / f"{name}.gz").write_bytes(
-        gzip.compress(dataset.encode_idx(np.zeros(50, np.uint8)))
-    )
+    name = fashion_mnist.TEST_LABELS
+    (impostor / f"{name}.gz").write_bytes(gzip.compress(encode_idx(np.zeros(50, np.uint8))))
     out = tmp_path / "out"
     out.mkdir()
     cfg = _cfg([impostor, tiny_source.directory], tiny_source.sha256)
-    assert download.fetch_from_first_source(name, cfg, out) == str(tiny_source.directory)
+    assert sources.fetch_from_first_source(name, cfg, out) == str(tiny_source.directory)
 
 
 def test_when_every_source_fails_each_is_named_with_its_reason(tmp_path, tiny_source):
     truncated = tmp_path / "truncated"
     truncated.mkdir()
-    name = dataset.TRAIN_IMAGES
+    name = fashion_mnist.TRAIN_IMAGES
     gz = (tiny_source.directory / f"{name}.gz").read_bytes()
     (truncated / f"{name}.gz").write_bytes(gz[: len(gz) // 2])
     dead_mirror = _closed_port_url()
     started = time.monotonic()
     with pytest.raises(DataError) as error:
-        download.fetch_from_first_source(
+        sources.fetch_from_first_source(
             name, _cfg([truncated, dead_mirror], tiny_source.sha256), tmp_path
         )
     assert time.monotonic() - started < 5
@@ -96,10 +100,10 @@ def test_when_every_source_fails_each_is_named_with_its_reason(tmp_path, tiny_so
 
 
 def test_checksum_mismatch_is_reported_and_nothing_kept(tmp_path, tiny_source):
-    wrong_sum = dict(tiny_source.sha256, **{dataset.TRAIN_LABELS: "0" * 64})
+    wrong_sum = dict(tiny_source.sha256, **{fashion_mnist.TRAIN_LABELS: "0" * 64})
     cfg = _cfg([tiny_source.directory], wrong_sum)
     with pytest.raises(DataError, match="SHA-256 .* does not match 000000000000"):
-        download.fetch_from_first_source(dataset.TRAIN_LABELS, cfg, tmp_path)
+        sources.fetch_from_first_source(fashion_mnist.TRAIN_LABELS, cfg, tmp_path)
     assert list(tmp_path.iterdir()) == []
 
 
@@ -108,20 +112,20 @@ def test_main_writes_all_four_files_atomically(tmp_path, tiny_source):
         tmp_path,
         {"sources": [str(tiny_source.directory)], "sha256": tiny_source.sha256, "timeout": 5},
     )
-    assert sorted(p.name for p in (tmp_path / "raw").iterdir()) == sorted(dataset.RAW_FILES)
+    assert sorted(p.name for p in (tmp_path / "raw").iterdir()) == sorted(fashion_mnist.RAW_FILES)
 
 
 def test_main_failing_on_the_last_file_leaves_no_raw_directory(tmp_path, tiny_source):
     partial = tmp_path / "partial"
     shutil.copytree(tiny_source.directory, partial)
-    (partial / f"{dataset.TEST_LABELS}.gz").unlink()
-    with pytest.raises(DataError, match=dataset.TEST_LABELS):
+    (partial / f"{fashion_mnist.TEST_LABELS}.gz").unlink()
+    with pytest.raises(DataError, match=fashion_mnist.TEST_LABELS):
         _run(tmp_path, {"sources": [str(partial)], "sha256": tiny_source.sha256, "timeout": 5})
     assert sorted(p.name for p in tmp_path.iterdir()) == ["params.yaml", "partial"]
 
 
 def _gzip_of(header_items: int, body: bytes, path) -> None:
-    header = dataset.encode_idx(np.zeros((header_items, 28, 28), np.uint8))[:16]
+    header = encode_idx(np.zeros((header_items, 28, 28), np.uint8))[:16]
     path.write_bytes(gzip.compress(header + body, compresslevel=1))
 
 
@@ -138,21 +142,21 @@ def test_a_decompression_bomb_is_stopped_at_the_size_its_header_declares(
     """100 MB of zeros in a 100 KB gzip: reading stops within one chunk of the declared size."""
     source = tmp_path / "mirror"
     source.mkdir()
-    _gzip_of(items, bytes(100_000_000), source / f"{dataset.TRAIN_IMAGES}.gz")
+    _gzip_of(items, bytes(100_000_000), source / f"{fashion_mnist.TRAIN_IMAGES}.gz")
     read = []
-    chunks = download.decompressed_chunks
+    chunks = sources.decompressed_chunks
     monkeypatch.setattr(
-        download, "decompressed_chunks", lambda p: (read.append(len(c)) or c for c in chunks(p))
+        sources, "decompressed_chunks", lambda p: (read.append(len(c)) or c for c in chunks(p))
     )
     with pytest.raises(DataError, match=message):
-        download.fetch_verified(dataset.TRAIN_IMAGES, str(source), "0" * 64, tmp_path, 5)
-    assert sum(read) <= 2 * download._CHUNK  # not the 100 MB
+        sources.fetch_verified(fashion_mnist.TRAIN_IMAGES, str(source), "0" * 64, tmp_path, 5)
+    assert sum(read) <= 2 * sources._CHUNK  # not the 100 MB
     assert list(tmp_path.glob("*-ubyte*")) == []
 
 
 def test_a_mirror_serving_more_than_the_real_file_is_cut_off(tmp_path, tiny_source, http_mirror):
-    limit = dataset.max_raw_size(dataset.TRAIN_LABELS) * 101 // 100
-    served = tiny_source.directory / f"{dataset.TRAIN_LABELS}.gz"
+    limit = idx.max_raw_size(fashion_mnist.TRAIN_LABELS) * 101 // 100
+    served = tiny_source.directory / f"{fashion_mnist.TRAIN_LABELS}.gz"
     assert served.stat().st_size < limit  # the tiny file passes; a real-sized one more than 1%
     with pytest.raises(DataError, match="more than 20 bytes: larger than the real file"):
-        download.fetch_url(f"{http_mirror}{served.name}", tmp_path / "part", 5, limit=20)
+        sources.fetch_url(f"{http_mirror}{served.name}", tmp_path / "part", 5, limit=20)

@@ -9,7 +9,12 @@ import warnings
 
 import pytest
 
-from stages import cli, download, evaluate, predict, preprocess, train
+from stages.download import __main__ as download
+from stages.evaluate import __main__ as evaluate
+from stages.predict import __main__ as predict
+from stages.preprocess import __main__ as preprocess
+from stages.shared import cli
+from stages.train import __main__ as train
 from tests.helpers.project import file_tree, write_yaml
 from tests.helpers.tiny import tiny_params
 from tools import classify

@@ -4,7 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from stages import dataset, evaluate, plots
+from stages.evaluate import __main__ as evaluate
+from stages.shared import fashion_mnist, figures
 
 
 def test_main_writes_metrics_plots_and_images(tmp_path, tiny_run):
@@ -29,10 +30,10 @@ def test_main_writes_metrics_plots_and_images(tmp_path, tiny_run):
     assert 0.5 < metrics["accuracy"] <= 1 and 0 < metrics["macro_f1"] <= 1 and metrics["loss"] > 0
     pairs = pd.read_csv(out["confusion"])
     assert list(pairs.columns) == ["actual", "predicted"] and len(pairs) == 50
-    assert set(pairs["actual"]) == set(dataset.CLASS_NAMES)
+    assert set(pairs["actual"]) == set(fashion_mnist.CLASS_NAMES)
     assert (pairs["actual"] == pairs["predicted"]).mean() == pytest.approx(metrics["accuracy"])
     per_class = pd.read_csv(out["per-class"], index_col="class")
-    assert list(per_class.index) == list(dataset.CLASS_NAMES)
+    assert list(per_class.index) == list(fashion_mnist.CLASS_NAMES)
     assert per_class["f1"].mean() == pytest.approx(metrics["macro_f1"], abs=1e-5)
     for name in ("confusion-png", "samples-png", "misclassified-png"):
         assert out[name].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -41,6 +42,6 @@ def test_main_writes_metrics_plots_and_images(tmp_path, tiny_run):
 def test_figures_are_byte_identical_when_redrawn(tmp_path):
     images = np.zeros((3, 28, 28), np.uint8)
     for name in ("a.png", "b.png"):
-        figure = plots.prediction_grid(images, np.array([0, 1, 2]), np.array([0, 2, 2]), "abc")
-        plots.save(figure, tmp_path / name)
+        figure = figures.prediction_grid(images, np.array([0, 1, 2]), np.array([0, 2, 2]), "abc")
+        figures.save(figure, tmp_path / name)
     assert (tmp_path / "a.png").read_bytes() == (tmp_path / "b.png").read_bytes()

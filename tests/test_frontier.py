@@ -3,10 +3,11 @@ import sys
 
 import pytest
 
-from stages import params, run_summary
-from stages.errors import DataError, PipelineError
-from tests.helpers.project import REPO, committed_params, write_yaml
-from tools import experiments, frontier, presets
+from stages.shared import params
+from stages.shared.errors import DataError, PipelineError
+from stages.train import timing
+from tests.helpers.project import REPO, apply_overrides, committed_params, write_yaml
+from tools import experiments, frontier, params_reference, presets
 
 
 def _run(seconds: float, val: float, test: float = 0.9) -> dict:
@@ -63,12 +64,12 @@ def test_table_lists_runs_fastest_first_with_the_frontier_in_bold():
 
 
 def test_the_figure_marks_every_run_and_the_presets(tmp_path):
-    from stages import plots
+    from stages.shared import figures
 
     fig = frontier.figure(RESULTS, {"cnn": _run(600, 0.93, test=0.935)})
     texts = [t.get_text() for t in fig.axes[0].texts]
     assert sorted(texts) == sorted([*RESULTS, "preset cnn"])
-    plots.save(fig, tmp_path / "frontier.png")
+    figures.save(fig, tmp_path / "frontier.png")
     assert (tmp_path / "frontier.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
@@ -77,22 +78,22 @@ def test_every_candidate_gives_valid_params(tmp_path, monkeypatch):
     candidates = frontier.candidates()
     assert candidates
     for overrides in candidates.values():
-        document = experiments.apply_overrides(committed_params(), overrides)
+        document = apply_overrides(committed_params(), overrides)
         path = write_yaml(tmp_path / "params.yaml", document)
-        for section in params.SECTIONS:
+        for section in params_reference.SECTIONS:
             params.load(path, section)
 
 
 def test_a_timing_record_goes_where_the_environment_says_and_reads_back(tmp_path):
-    timing = run_summary.Timing("exp-1", 12.5, [6.0, 6.5], 1000)
-    assert run_summary.write_timing(timing, {}) is None  # no directory named: nothing written
-    path = run_summary.write_timing(timing, {run_summary.TIMINGS_ENV: str(tmp_path / "t")})
+    record = timing.Timing("exp-1", 12.5, [6.0, 6.5], 1000)
+    assert timing.write_timing(record, {}) is None  # no directory named: nothing written
+    path = timing.write_timing(record, {timing.TIMINGS_ENV: str(tmp_path / "t")})
     assert path == tmp_path / "t" / "exp-1.json"
     assert json.loads(path.read_text())["epoch_seconds"] == [6.0, 6.5]
-    read = run_summary.read_timing(tmp_path / "t", "exp-1")
-    assert read == timing and read.images_per_second == pytest.approx(2000 / 12.5)
+    read = timing.read_timing(tmp_path / "t", "exp-1")
+    assert read == record and read.images_per_second == pytest.approx(2000 / 12.5)
     with pytest.raises(DataError, match="no timing of experiment 'exp-2'"):
-        run_summary.read_timing(tmp_path / "t", "exp-2")
+        timing.read_timing(tmp_path / "t", "exp-2")
 
 
 # Each CNN preset, its time budget, and the frontier run it was chosen as.
@@ -106,8 +107,8 @@ def test_each_cnn_preset_is_the_committed_frontier_choice_within_its_budget(pres
     results = json.loads(frontier.RESULTS.read_text())
     assert frontier.choose(results, budget) == run
     committed = committed_params()
-    assert experiments.apply_overrides(committed, presets.load_preset(preset)) == (
-        experiments.apply_overrides(committed, results[run]["overrides"])
+    assert apply_overrides(committed, presets.load_preset(preset)) == (
+        apply_overrides(committed, results[run]["overrides"])
     )
 
 
@@ -118,7 +119,7 @@ def test_experiments_run_with_this_python_first_on_the_path(monkeypatch):
     monkeypatch.setenv("PATH", "/usr/bin")
     env = experiments.timed_environment()
     assert env["PATH"].split(os.pathsep)[0] == os.path.dirname(sys.executable)
-    assert env[run_summary.TIMINGS_ENV].endswith(".dvc/tmp/timings")
+    assert env[timing.TIMINGS_ENV].endswith(".dvc/tmp/timings")
 
 
 @pytest.mark.slow

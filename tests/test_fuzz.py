@@ -9,9 +9,10 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from stages import dataset, params
-from stages.errors import DataError, ParamsError
+from stages.shared import idx, params
+from stages.shared.errors import DataError, ParamsError
 from tests.helpers.project import committed_params
+from tools import params_reference
 
 FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -20,7 +21,7 @@ FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCh
 @given(data=st.binary(max_size=2000), ndim=st.integers(1, 3))
 def test_idx_reader_on_random_bytes_raises_only_data_error(data, ndim):
     try:
-        array = dataset.decode_idx(data, ndim=ndim, name="fuzz")
+        array = idx.decode_idx(data, ndim=ndim, name="fuzz")
     except DataError:
         return
     assert array.dtype == np.uint8 and array.ndim == ndim
@@ -36,7 +37,7 @@ def test_idx_reader_on_plausible_headers_checks_the_size(dims, extra, magic_byte
     header = bytes([0, 0, magic_byte, len(dims)]) + struct.pack(f">{len(dims)}I", *dims)
     body = bytes(max(0, int(np.prod(dims)) + extra))
     try:
-        array = dataset.decode_idx(header + body, ndim=len(dims), name="fuzz")
+        array = idx.decode_idx(header + body, ndim=len(dims), name="fuzz")
     except DataError:
         return
     assert magic_byte == 0x08 and len(body) == np.prod(dims) and list(array.shape) == dims
@@ -59,14 +60,14 @@ def _yaml_values():
 def test_params_loader_on_random_text_raises_only_params_error(tmp_path_factory, text):
     path = tmp_path_factory.mktemp("fuzz") / "params.yaml"
     path.write_text(text, encoding="utf-8")
-    for section in params.SECTIONS:
+    for section in params_reference.SECTIONS:
         with contextlib.suppress(ParamsError):
             params.load(path, section)
 
 
 @FUZZ
 @given(
-    section=st.sampled_from(params.SECTIONS),
+    section=st.sampled_from(params_reference.SECTIONS),
     key=st.sampled_from(["epochs", "val_size", "sources", "count", "early_stopping", "x"]),
     value=_yaml_values(),
 )

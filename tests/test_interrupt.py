@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from stages import dataset
+from stages.shared import fashion_mnist
 from tests.helpers.project import REPO, file_tree, write_yaml
 from tests.helpers.tiny import tiny_params
 from tools import commands
@@ -58,7 +58,7 @@ def test_download_cut_midway_leaves_the_previous_raw_data_or_none(
     data = tmp_path / "data"
     if previous:
         (data / "raw").mkdir(parents=True)
-        (data / "raw" / dataset.TRAIN_IMAGES).write_bytes(b"the previous run's file")
+        (data / "raw" / fashion_mnist.TRAIN_IMAGES).write_bytes(b"the previous run's file")
     before = file_tree(data) if previous else {}
     process = subprocess.Popen(
         [

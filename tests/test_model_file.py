@@ -2,13 +2,14 @@ import json
 
 import pytest
 
-from stages import dataset, model_file, tensorflow_setup
-from stages.errors import DataError
+from stages.shared import fashion_mnist
+from stages.shared.errors import DataError
+from stages.train import model_file, tensorflow_setup
 from tests.helpers.model_files import rewrite_model_member
 
 
 def test_trained_model_carries_its_class_names_and_loads(tiny_run):
-    assert model_file.read_class_names(tiny_run.model) == list(dataset.CLASS_NAMES)
+    assert model_file.read_class_names(tiny_run.model) == list(fashion_mnist.CLASS_NAMES)
     model = model_file.load(tiny_run.model)
     assert model.output_shape == (None, 10)
 
@@ -25,14 +26,14 @@ def test_trained_model_carries_its_numerics_mode(tiny_run):
 
 @pytest.mark.parametrize("numerics", [None, "exact"])
 def test_model_without_a_known_numerics_mode_is_refused(tmp_path, tiny_run, numerics):
-    facts = {"class_names": list(dataset.CLASS_NAMES), "numerics": numerics}
+    facts = {"class_names": list(fashion_mnist.CLASS_NAMES), "numerics": numerics}
     rewrite_model_member(tiny_run.model, tmp_path / "m.keras", json.dumps(facts))
     with pytest.raises(DataError, match=f"names no numerics mode .* found {numerics!r}; run"):
         model_file.load(tmp_path / "m.keras")
 
 
 def test_model_with_other_class_names_is_refused(tmp_path, tiny_run):
-    names = list(dataset.CLASS_NAMES)
+    names = list(fashion_mnist.CLASS_NAMES)
     names[0], names[1] = names[1], names[0]
     rewrite_model_member(tiny_run.model, tmp_path / "m.keras", json.dumps({"class_names": names}))
     with pytest.raises(DataError, match=r"predicts the classes \['Trouser', 'T-shirt/top'"):
@@ -56,7 +57,7 @@ def test_model_of_another_interface_is_refused(tmp_path):
     inputs = keras.Input(shape=(28, 28), dtype="float32")
     model = keras.Model(inputs, keras.layers.Dense(10)(keras.layers.Flatten()(inputs)))
     model.save(tmp_path / "float.keras")
-    model_file.embed_facts(tmp_path / "float.keras", dataset.CLASS_NAMES, "portable")
+    model_file.embed_facts(tmp_path / "float.keras", fashion_mnist.CLASS_NAMES, "portable")
     with pytest.raises(DataError, match="'float32'.* expected .*'uint8'"):
         model_file.load(tmp_path / "float.keras")
 

@@ -1,23 +1,32 @@
-"""The network's size, computed before TensorFlow builds it: exact, and used to refuse what cannot
-fit in memory."""
+"""The network's size, read from the network Keras builds before any weight is allocated: exact for
+every architecture and head, and used to refuse what cannot fit in memory, in one line naming the
+key to change."""
 
-import dataclasses
-import subprocess
-import sys
+import random
 
+import numpy as np
 import pytest
 
-from stages import network, network_size, params
-from stages.errors import ParamsError
+from stages.shared import params
+from stages.shared.errors import ParamsError
+from stages.train import __main__ as train
+from stages.train import network, network_size
+from stages.train import settings as train_settings
 from tests.helpers.project import REPO, committed_params, write_yaml
 
-DEFAULT = params.load(REPO / "params.yaml", params.Train)
+DEFAULT = params.load(REPO / "params.yaml", train_settings.Train)
+
+
+def _train(**changes) -> train_settings.Train:
+    """The committed train params with `changes`, validated."""
+    return params.validate(train_settings.Train, {**DEFAULT.model_dump(), **changes})
+
+
 NETWORKS = {
-    "mlp": DEFAULT,
-    "mlp-bn": dataclasses.replace(DEFAULT, batch_norm=True, hidden_units=[7, 5]),
-    "cnn": dataclasses.replace(DEFAULT, architecture="cnn"),
-    "cnn-valid-bn": dataclasses.replace(
-        DEFAULT,
+    "mlp": {},
+    "mlp-bn": dict(batch_norm=True, hidden_units=[7, 5]),
+    "cnn": dict(architecture="cnn"),
+    "cnn-valid-bn": dict(
         architecture="cnn",
         batch_norm=True,
         conv_padding="valid",
@@ -25,27 +34,69 @@ NETWORKS = {
         conv_filters=[8, 16],
         convs_per_block=1,
     ),
-    "cnn-no-dense": dataclasses.replace(
-        DEFAULT, architecture="cnn", conv_filters=[8, 16, 4], hidden_units=[]
+    "cnn-no-dense-average": dict(
+        architecture="cnn", conv_filters=[8, 16, 4], hidden_units=[], head="global_average"
+    ),
+    "resnet": dict(architecture="resnet", conv_filters=[8, 16], hidden_units=[]),
+    "resnet-bn-average": dict(
+        architecture="resnet",
+        conv_filters=[8, 16, 32],
+        residual_blocks=2,
+        batch_norm=True,
+        head="global_average",
+        hidden_units=[12],
     ),
 }
 
 
 @pytest.mark.parametrize("name", NETWORKS)
 def test_the_parameter_count_is_keras_own(name):
-    cfg = NETWORKS[name]
+    cfg = _train(**NETWORKS[name])
     assert network_size.network_size(cfg).parameters == network.build_model(cfg).count_params()
 
 
-def test_a_network_that_cannot_fit_is_refused_with_the_limit():
-    cfg = dataclasses.replace(DEFAULT, hidden_units=[1_000_000_000])
+def test_measuring_leaves_the_network_trained_after_unchanged():
+    """The stage measures, then builds: the same names, seeds and initial weights as without."""
+    cfg = _train(architecture="cnn", conv_filters=[4], hidden_units=[8])
+
+    def built(measure_first: bool):
+        random.seed(7)
+        if measure_first:
+            network_size.network_size(cfg)
+        model = network.build_model(cfg)
+        return model.to_json(), [w.copy() for w in model.get_weights()]
+
+    unmeasured, measured = built(False), built(True)
+    assert measured[0] == unmeasured[0]
+    for a, b in zip(measured[1], unmeasured[1], strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize(
+    ("changes", "key"),
+    [
+        (dict(hidden_units=[1_000_000_000]), "hidden_units"),
+        (dict(architecture="cnn", conv_filters=[30_000]), "conv_filters"),
+        (dict(architecture="resnet", conv_filters=[30_000], hidden_units=[]), "conv_filters"),
+        (
+            dict(
+                architecture="resnet", conv_filters=[64], head="global_average", batch_size=10**6
+            ),
+            "batch_size",
+        ),
+    ],
+)
+def test_a_network_that_cannot_fit_is_refused_naming_the_key_and_the_limit(changes, key):
+    cfg = _train(**changes)
     with pytest.raises(ParamsError) as error:
         network_size.check_fits(cfg, available=16 * 10**9)
-    assert str(error.value) == (
-        "train: the network would have 795,000,000,010 parameters and need about 6,616.0 GB "
-        "to train with batch_size 32, but 16.0 GB of memory is available; make it smaller "
-        "(train.hidden_units, train.conv_filters, train.batch_size)"
-    )
+    message = str(error.value)
+    assert message.startswith(f"train.{key}={getattr(cfg, key)!r}: the network would have ")
+    assert "but 16.0 GB of memory is available; make train." in message
+    assert "\n" not in message
+
+
+def test_the_default_network_fits():
     assert network_size.check_fits(DEFAULT, available=16 * 10**9).parameters == 266_610
 
 
@@ -56,32 +107,16 @@ def test_available_memory_reads_memavailable(tmp_path):
     assert network_size.available_memory(tmp_path / "absent") > 0
 
 
-def test_the_train_stage_refuses_it_in_one_line_before_starting_tensorflow(tmp_path):
+def test_the_train_stage_refuses_the_huge_resnet_in_one_line_and_writes_nothing(tmp_path):
     document = committed_params()
-    document["train"]["hidden_units"] = [1_000_000_000]
+    document["train"].update(architecture="resnet", conv_filters=[30000], hidden_units=[])
     params_path = write_yaml(tmp_path / "params.yaml", document)
-    code = (
-        "import sys; from stages import cli, train; "
-        "cli.run(lambda: train.main(sys.argv[1:])) if 'tensorflow' not in sys.modules else 0"
-    )
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            code,
-            "--train=t",
-            "--val=v",
-            "--model=m",
-            "--onnx=o",
-            "--live=l",
-            "--curves-png=c",
-            f"--params={params_path}",
-        ],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert result.returncode == 2
-    assert result.stderr.startswith("error: train: the network would have 795,000,000,010")
-    assert len(result.stderr.strip().splitlines()) == 1
+    outputs = [f"--{flag}={tmp_path / name}" for flag, name in OUTPUTS.items()]
+    with pytest.raises(ParamsError) as error:
+        train.main(["--train=t", "--val=v", *outputs, f"--params={params_path}"])
+    assert str(error.value).startswith("train.conv_filters=[30000]: the network would have")
+    assert "\n" not in str(error.value)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["params.yaml"]
+
+
+OUTPUTS = {"model": "m.keras", "onnx": "m.onnx", "live": "live", "curves-png": "c.png"}

@@ -11,15 +11,15 @@ import numpy as np
 import pytest
 import yaml
 
-from stages import tensorflow_setup
-from stages.errors import PipelineError
+from stages.shared.errors import PipelineError
+from stages.train import tensorflow_setup
 from tests.helpers.project import REPO, file_tree, write_yaml
 from tests.helpers.repo import make_repo
 
 # Run in a new process: TensorFlow reads the settings once, when it loads.
 PROBE = """
 import os, sys
-from stages import tensorflow_setup
+from stages.train import tensorflow_setup
 tensorflow_setup.set_numerics(sys.argv[1])
 tensorflow_setup.import_keras()
 from tensorflow.python.util import _pywrap_util_port
@@ -175,7 +175,7 @@ def test_portable_pipeline_is_byte_identical_on_an_emulated_cpu(
         [
             python,
             "-c",
-            "from stages.tensorflow_setup import cpu_has;"
+            "from stages.train.tensorflow_setup import cpu_has;"
             "print(cpu_has('AVX2'), cpu_has('AVX512F'))",
         ],
         cwd=REPO,

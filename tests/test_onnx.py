@@ -1,7 +1,6 @@
 """The shipped model: the ONNX file the train stage exports, its contract, and the stages that run
 it with ONNX Runtime alone."""
 
-import dataclasses
 import json
 import re
 import shutil
@@ -12,17 +11,12 @@ import numpy as np
 import onnx
 import pytest
 
-from stages import (
-    dataset,
-    model_file,
-    onnx_export,
-    onnx_model,
-    params,
-    scoring,
-    tensorflow_setup,
-    train,
-)
-from stages.errors import DataError, PipelineError
+from stages.evaluate import scoring
+from stages.shared import fashion_mnist, onnx_model, params, splits
+from stages.shared.errors import DataError, PipelineError
+from stages.train import __main__ as train
+from stages.train import model_file, onnx_export, tensorflow_setup
+from stages.train import settings as train_settings
 from tests.helpers.model_files import rewrite_onnx_metadata
 from tests.helpers.project import REPO, write_yaml
 from tests.helpers.tiny import tiny_params
@@ -36,10 +30,10 @@ INFERENCE_OPS = {
 
 def test_the_exported_model_keeps_the_contract_and_carries_its_metadata(tiny_run):
     classifier = onnx_model.load(tiny_run.onnx)
-    assert classifier.class_names == list(dataset.CLASS_NAMES)
-    trained_with = params.load(tiny_run.params, params.Train)
-    assert classifier.train_params == json.loads(json.dumps(dataclasses.asdict(trained_with)))
-    images, _ = dataset.read_split(tiny_run.test)
+    assert classifier.class_names == list(fashion_mnist.CLASS_NAMES)
+    trained_with = params.load(tiny_run.params, train_settings.Train)
+    assert classifier.train_params == json.loads(json.dumps(trained_with.model_dump()))
+    images, _ = splits.read_split(tiny_run.test)
     probabilities = classifier.predict(images, batch_size=7)
     assert probabilities.shape == (len(images), 10) and probabilities.dtype == np.float32
     keras_probabilities = model_file.load(tiny_run.model).predict(images, verbose=0)
@@ -49,7 +43,7 @@ def test_the_exported_model_keeps_the_contract_and_carries_its_metadata(tiny_run
 
 def test_batch_size_does_not_change_a_single_bit(tiny_run):
     classifier = onnx_model.load(tiny_run.onnx)
-    images, _ = dataset.read_split(tiny_run.test)
+    images, _ = splits.read_split(tiny_run.test)
     one_by_one = classifier.predict(images, batch_size=1)
     np.testing.assert_array_equal(one_by_one, classifier.predict(images, batch_size=1024))
 
@@ -169,7 +163,7 @@ def _without(key):
 
 
 def _swapped_classes(tiny_run, tmp_path):
-    names = list(dataset.CLASS_NAMES)
+    names = list(fashion_mnist.CLASS_NAMES)
     names[0], names[1] = names[1], names[0]
     rewrite_onnx_metadata(tiny_run.onnx, tmp_path / "m.onnx", "class_names", json.dumps(names))
     return tmp_path / "m.onnx"
@@ -280,7 +274,7 @@ PROBABILITIES = """
 import hashlib, sys
 from pathlib import Path
 import onnxruntime
-from stages import dataset, onnx_model
+from stages.shared import onnx_model, splits
 if sys.argv[3] == "all":
     pipeline_options = onnx_model.session_options
     def session_options():
@@ -288,7 +282,7 @@ if sys.argv[3] == "all":
         options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
         return options
     onnx_model.session_options = session_options
-images, _ = dataset.read_split(Path(sys.argv[2]))
+images, _ = splits.read_split(Path(sys.argv[2]))
 classifier = onnx_model.load(Path(sys.argv[1]))
 print(hashlib.sha256(classifier.predict(images, batch_size=16).tobytes()).hexdigest())
 """

@@ -2,21 +2,27 @@ import copy
 
 import pytest
 
-from stages import params
-from stages.errors import ParamsError
+from stages.download import settings as download_settings
+from stages.evaluate import settings as evaluate_settings
+from stages.predict import settings as predict_settings
+from stages.preprocess import settings as preprocess_settings
+from stages.shared import params
+from stages.shared.errors import ParamsError
+from stages.train import settings as train_settings
 from tests.helpers.project import REPO, committed_params, write_yaml
+from tools import params_reference
 
 
-@pytest.mark.parametrize("section", params.SECTIONS, ids=lambda s: s.__name__)
+@pytest.mark.parametrize("section", params_reference.SECTIONS, ids=lambda s: s.__name__)
 def test_committed_params_load_into_every_section(section):
     assert isinstance(params.load(REPO / "params.yaml", section), section)
 
 
 def test_committed_defaults_are_the_300_100_mlp_script():
-    train = params.load(REPO / "params.yaml", params.Train)
+    train = params.load(REPO / "params.yaml", train_settings.Train)
     assert (train.hidden_units, train.activation, train.optimizer) == ([300, 100], "relu", "sgd")
     assert (train.learning_rate, train.batch_size, train.epochs) == (0.01, 32, 30)
-    preprocess = params.load(REPO / "params.yaml", params.Preprocess)
+    preprocess = params.load(REPO / "params.yaml", preprocess_settings.Preprocess)
     assert (preprocess.val_strategy, preprocess.val_size, preprocess.subset) == (
         "head",
         5000,
@@ -25,16 +31,16 @@ def test_committed_defaults_are_the_300_100_mlp_script():
 
 
 def test_committed_training_runs_on_one_device():
-    train = params.load(REPO / "params.yaml", params.Train)
+    train = params.load(REPO / "params.yaml", train_settings.Train)
     assert (train.distribution, train.cpu_replicas) == ("none", 2)
 
 
 def test_committed_training_computes_the_same_bytes_on_every_x86_64_cpu():
-    assert params.load(REPO / "params.yaml", params.Train).numerics == "portable"
+    assert params.load(REPO / "params.yaml", train_settings.Train).numerics == "portable"
 
 
 def test_params_yaml_has_exactly_the_stage_sections():
-    assert set(committed_params()) == {s.__name__.lower() for s in params.SECTIONS}
+    assert set(committed_params()) == {s.__name__.lower() for s in params_reference.SECTIONS}
 
 
 def _load_with(tmp_path, section, dotted_key, value, *, delete=False):
@@ -51,75 +57,235 @@ def _load_with(tmp_path, section, dotted_key, value, *, delete=False):
 
 
 BAD_VALUES = [
-    (params.Train, "train.epochs", 0, "train.epochs=0: must be an integer ≥ 1"),
-    (params.Train, "train.epochs", -3, "train.epochs=-3: must be"),
-    (params.Train, "train.epochs", 2.5, "train.epochs=2.5: expected int"),
-    (params.Train, "train.epochs", True, "train.epochs=True: expected int"),
-    (params.Train, "train.epochs", "ten", "train.epochs='ten': expected int"),
-    (params.Train, "train.learning_rate", 0, "train.learning_rate=0.0: must be a rate > 0"),
-    (params.Train, "train.learning_rate", "fast", "train.learning_rate='fast': expected float"),
-    (params.Train, "train.dropout", 1.5, r"train.dropout=1.5: must be a rate in \[0, 1\)"),
-    (params.Train, "train.optimizer", "rmsprop", "train.optimizer='rmsprop': expected one of sgd"),
-    (params.Train, "train.activation", "Relu", "train.activation='Relu': expected one of relu"),
-    (params.Train, "train.hidden_units", [300, 0], r"train.hidden_units=\[300, 0\]: must be"),
-    (params.Train, "train.hidden_units", 300, "train.hidden_units=300: expected list"),
-    (params.Train, "train.hidden_units", [300, "x"], r"train.hidden_units\[1\]='x'"),
-    (params.Train, "train.batch_size", 0, "train.batch_size=0"),
-    (params.Train, "train.architecture", "vgg", "train.architecture='vgg': expected one of"),
-    (params.Train, "train.conv_filters", [], r"train.conv_filters=\[\]: must be at least one"),
-    (params.Train, "train.kernel_size", 4, "train.kernel_size=4: must be 1, 3, 5 or 7"),
-    (params.Train, "train.conv_padding", "full", "train.conv_padding='full'"),
-    (params.Train, "train.momentum", 1.0, r"train.momentum=1.0: must be in \[0, 1\)"),
-    (params.Train, "train.weight_decay", -0.1, "train.weight_decay=-0.1: must be ≥ 0"),
-    (params.Train, "train.schedule", "step", "train.schedule='step': expected one of constant"),
-    (params.Train, "train.plateau.factor", 1.5, r"train.plateau.factor=1.5: must be a factor"),
-    (params.Train, "train.label_smoothing", 1, r"train.label_smoothing=1.0: must be in \[0, 1\)"),
-    (params.Train, "train.augment.translation", 0.5, "train.augment.translation=0.5: must be"),
-    (params.Train, "train.augment.vertical_flip", True, "train.augment.vertical_flip: unknown"),
-    (params.Train, "train.augment.erasing", 1.5, "train.augment.erasing=1.5: must be a probab"),
-    (params.Train, "train.residual_blocks", 0, "train.residual_blocks=0: must be an integer"),
-    (params.Train, "train.head", "max", "train.head='max'"),
-    (params.Train, "train.head", "global_average", "must be flatten for train.architecture: mlp"),
-    (params.Train, "train.warmup_epochs", 2, "must be 0, or train.schedule: cosine"),
-    (params.Train, "train.early_stopping.patience", -1, "train.early_stopping.patience=-1"),
-    (params.Train, "train.early_stopping.monitor", "val_f1", "train.early_stopping.monitor="),
-    (params.Train, "train.early_stopping.enabled", "yes", "train.early_stopping.enabled='yes'"),
-    (params.Train, "train.checkpoint", None, "train.checkpoint: expected a mapping"),
-    (params.Train, "train.distribution", "gpu", "train.distribution='gpu': expected one of"),
-    (params.Train, "train.distribution", None, "=None: expected one of none, mirrored, multi_w"),
-    (params.Train, "train.cpu_replicas", 0, "train.cpu_replicas=0: must be a device count ≥ 1"),
-    (params.Train, "train.cpu_replicas", 2.0, "train.cpu_replicas=2.0: expected int"),
+    (train_settings.Train, "train.epochs", 0, "train.epochs=0: must be an integer ≥ 1"),
+    (train_settings.Train, "train.epochs", -3, "train.epochs=-3: must be"),
+    (train_settings.Train, "train.epochs", 2.5, "train.epochs=2.5: expected int"),
+    (train_settings.Train, "train.epochs", True, "train.epochs=True: expected int"),
+    (train_settings.Train, "train.epochs", "ten", "train.epochs='ten': expected int"),
     (
-        params.Train,
+        train_settings.Train,
+        "train.learning_rate",
+        0,
+        "train.learning_rate=0.0: must be a rate > 0",
+    ),
+    (
+        train_settings.Train,
+        "train.learning_rate",
+        "fast",
+        "train.learning_rate='fast': expected float",
+    ),
+    (train_settings.Train, "train.dropout", 1.5, r"train.dropout=1.5: must be a rate in \[0, 1\)"),
+    (
+        train_settings.Train,
+        "train.optimizer",
+        "rmsprop",
+        "train.optimizer='rmsprop': expected one of sgd",
+    ),
+    (
+        train_settings.Train,
+        "train.activation",
+        "Relu",
+        "train.activation='Relu': expected one of relu",
+    ),
+    (
+        train_settings.Train,
+        "train.hidden_units",
+        [300, 0],
+        r"train.hidden_units=\[300, 0\]: must be",
+    ),
+    (train_settings.Train, "train.hidden_units", 300, "train.hidden_units=300: expected list"),
+    (train_settings.Train, "train.hidden_units", [300, "x"], r"train.hidden_units\[1\]='x'"),
+    (train_settings.Train, "train.batch_size", 0, "train.batch_size=0"),
+    (
+        train_settings.Train,
+        "train.architecture",
+        "vgg",
+        "train.architecture='vgg': expected one of",
+    ),
+    (
+        train_settings.Train,
+        "train.conv_filters",
+        [],
+        r"train.conv_filters=\[\]: must be at least one",
+    ),
+    (train_settings.Train, "train.kernel_size", 4, "train.kernel_size=4: must be 1, 3, 5 or 7"),
+    (train_settings.Train, "train.conv_padding", "full", "train.conv_padding='full'"),
+    (train_settings.Train, "train.momentum", 1.0, r"train.momentum=1.0: must be in \[0, 1\)"),
+    (train_settings.Train, "train.weight_decay", -0.1, "train.weight_decay=-0.1: must be ≥ 0"),
+    (
+        train_settings.Train,
+        "train.schedule",
+        "step",
+        "train.schedule='step': expected one of constant",
+    ),
+    (
+        train_settings.Train,
+        "train.plateau.factor",
+        1.5,
+        r"train.plateau.factor=1.5: must be a factor",
+    ),
+    (
+        train_settings.Train,
+        "train.label_smoothing",
+        1,
+        r"train.label_smoothing=1.0: must be in \[0, 1\)",
+    ),
+    (
+        train_settings.Train,
+        "train.augment.translation",
+        0.5,
+        "train.augment.translation=0.5: must be",
+    ),
+    (
+        train_settings.Train,
+        "train.augment.vertical_flip",
+        True,
+        "train.augment.vertical_flip: unknown",
+    ),
+    (
+        train_settings.Train,
+        "train.augment.erasing",
+        1.5,
+        "train.augment.erasing=1.5: must be a probab",
+    ),
+    (
+        train_settings.Train,
+        "train.residual_blocks",
+        0,
+        "train.residual_blocks=0: must be an integer",
+    ),
+    (train_settings.Train, "train.head", "max", "train.head='max'"),
+    (
+        train_settings.Train,
+        "train.head",
+        "global_average",
+        "must be flatten for train.architecture: mlp",
+    ),
+    (train_settings.Train, "train.warmup_epochs", 2, "must be 0, or train.schedule: cosine"),
+    (
+        train_settings.Train,
+        "train.early_stopping.patience",
+        -1,
+        "train.early_stopping.patience=-1",
+    ),
+    (
+        train_settings.Train,
+        "train.early_stopping.monitor",
+        "val_f1",
+        "train.early_stopping.monitor=",
+    ),
+    (
+        train_settings.Train,
+        "train.early_stopping.enabled",
+        "yes",
+        "train.early_stopping.enabled='yes'",
+    ),
+    (train_settings.Train, "train.checkpoint", None, "train.checkpoint: expected a mapping"),
+    (
+        train_settings.Train,
+        "train.distribution",
+        "gpu",
+        "train.distribution='gpu': expected one of",
+    ),
+    (
+        train_settings.Train,
+        "train.distribution",
+        None,
+        "=None: expected one of none, mirrored, multi_w",
+    ),
+    (
+        train_settings.Train,
+        "train.cpu_replicas",
+        0,
+        "train.cpu_replicas=0: must be a device count ≥ 1",
+    ),
+    (train_settings.Train, "train.cpu_replicas", 2.0, "train.cpu_replicas=2.0: expected int"),
+    (
+        train_settings.Train,
         "train.numerics",
         "exact",
         "train.numerics='exact': expected one of portable, f",
     ),
     (
-        params.Train,
+        train_settings.Train,
         "train.numerics",
         None,
         "train.numerics=None: expected one of portable, fastest",
     ),
-    (params.Preprocess, "preprocess.val_size", 0, "preprocess.val_size=0: must be a count ≥ 1"),
-    (params.Preprocess, "preprocess.val_size", 1.0, "preprocess.val_size=1.0: must be"),
-    (params.Preprocess, "preprocess.val_strategy", "tail", "preprocess.val_strategy='tail'"),
-    (params.Preprocess, "preprocess.subset", 1, "preprocess.subset=1: must be null or"),
-    (params.Preprocess, "preprocess.seed", None, "preprocess.seed=None: expected int"),
-    (params.Download, "download.sources", [], r"download.sources=\[\]: must be at least one"),
     (
-        params.Download,
+        preprocess_settings.Preprocess,
+        "preprocess.val_size",
+        0,
+        "preprocess.val_size=0: must be a count ≥ 1",
+    ),
+    (
+        preprocess_settings.Preprocess,
+        "preprocess.val_size",
+        1.0,
+        "preprocess.val_size=1.0: must be",
+    ),
+    (
+        preprocess_settings.Preprocess,
+        "preprocess.val_strategy",
+        "tail",
+        "preprocess.val_strategy='tail'",
+    ),
+    (
+        preprocess_settings.Preprocess,
+        "preprocess.subset",
+        1,
+        "preprocess.subset=1: must be null or",
+    ),
+    (
+        preprocess_settings.Preprocess,
+        "preprocess.seed",
+        None,
+        "preprocess.seed=None: expected int",
+    ),
+    (
+        download_settings.Download,
+        "download.sources",
+        [],
+        r"download.sources=\[\]: must be at least one",
+    ),
+    (
+        download_settings.Download,
         "download.timeout",
         0,
         r"download.timeout=0.0: must be seconds in \(0, 3600\]",
     ),
-    (params.Download, "download.timeout", 7200, r"download.timeout=7200.0: must be seconds in"),
-    (params.Download, "download.timeout", float("inf"), "download.timeout=inf: expected a finite"),
-    (params.Train, "train.learning_rate", float("nan"), "learning_rate=nan: expected a finite"),
-    (params.Download, "download.sha256.t10k-labels-idx1-ubyte", "abc", "sha256.t10k-labels"),
-    (params.Evaluate, "evaluate.samples", 0, "evaluate.samples=0"),
-    (params.Predict, "predict.count", 0, r"predict.count=0: must be an image count in \[1, 100\]"),
-    (params.Predict, "predict.count", 101, "predict.count=101"),
+    (
+        download_settings.Download,
+        "download.timeout",
+        7200,
+        r"download.timeout=7200.0: must be seconds in",
+    ),
+    (
+        download_settings.Download,
+        "download.timeout",
+        float("inf"),
+        "download.timeout=inf: expected a finite",
+    ),
+    (
+        train_settings.Train,
+        "train.learning_rate",
+        float("nan"),
+        "learning_rate=nan: expected a finite",
+    ),
+    (
+        download_settings.Download,
+        "download.sha256.t10k-labels-idx1-ubyte",
+        "abc",
+        "sha256.t10k-labels",
+    ),
+    (evaluate_settings.Evaluate, "evaluate.samples", 0, "evaluate.samples=0"),
+    (
+        predict_settings.Predict,
+        "predict.count",
+        0,
+        r"predict.count=0: must be an image count in \[1, 100\]",
+    ),
+    (predict_settings.Predict, "predict.count", 101, "predict.count=101"),
 ]
 
 
@@ -132,52 +298,54 @@ def test_bad_value_is_named_with_what_is_allowed(tmp_path, section, key, value, 
 
 def test_missing_key_is_named(tmp_path):
     with pytest.raises(ParamsError, match="train.seed: missing; add it"):
-        _load_with(tmp_path, params.Train, "train.seed", None, delete=True)
+        _load_with(tmp_path, train_settings.Train, "train.seed", None, delete=True)
 
 
 def test_missing_nested_key_is_named(tmp_path):
     with pytest.raises(ParamsError, match="train.early_stopping.patience: missing"):
-        _load_with(tmp_path, params.Train, "train.early_stopping.patience", None, delete=True)
+        _load_with(
+            tmp_path, train_settings.Train, "train.early_stopping.patience", None, delete=True
+        )
 
 
 def test_unknown_key_is_a_typo(tmp_path):
     with pytest.raises(ParamsError, match="train.epoch: unknown key .* a typo"):
-        _load_with(tmp_path, params.Train, "train.epoch", 3)
+        _load_with(tmp_path, train_settings.Train, "train.epoch", 3)
 
 
 def test_unknown_sha256_file_is_refused(tmp_path):
     with pytest.raises(ParamsError, match="download.sha256=.*must be exactly the keys"):
-        _load_with(tmp_path, params.Download, "download.sha256.extra-file", "0" * 64)
+        _load_with(tmp_path, download_settings.Download, "download.sha256.extra-file", "0" * 64)
 
 
 def test_missing_section_is_named(tmp_path):
     document = committed_params()
     del document["predict"]
     with pytest.raises(ParamsError, match="no `predict:` section"):
-        params.load(write_yaml(tmp_path / "params.yaml", document), params.Predict)
+        params.load(write_yaml(tmp_path / "params.yaml", document), predict_settings.Predict)
 
 
 @pytest.mark.parametrize("text", ["train: [unclosed", "- just\n- a list\n", ""])
 def test_unparseable_or_empty_file_is_refused(tmp_path, text):
     (tmp_path / "params.yaml").write_text(text)
     with pytest.raises(ParamsError):
-        params.load(tmp_path / "params.yaml", params.Train)
+        params.load(tmp_path / "params.yaml", train_settings.Train)
 
 
 def test_missing_file_is_named(tmp_path):
     with pytest.raises(ParamsError, match="cannot read"):
-        params.load(tmp_path / "absent.yaml", params.Train)
+        params.load(tmp_path / "absent.yaml", train_settings.Train)
 
 
 @pytest.mark.parametrize(("value", "expected"), [(1, 1.0), (1e-3, 0.001), (0.05, 0.05)])
 def test_float_accepts_ints(tmp_path, value, expected):
-    train = _load_with(tmp_path, params.Train, "train.learning_rate", value)
+    train = _load_with(tmp_path, train_settings.Train, "train.learning_rate", value)
     assert train.learning_rate == expected and isinstance(train.learning_rate, float)
 
 
 @pytest.mark.parametrize(("value", "kind"), [(5000, int), (0.2, float)])
 def test_val_size_is_a_count_or_a_fraction(tmp_path, value, kind):
-    preprocess = _load_with(tmp_path, params.Preprocess, "preprocess.val_size", value)
+    preprocess = _load_with(tmp_path, preprocess_settings.Preprocess, "preprocess.val_size", value)
     assert preprocess.val_size == value and type(preprocess.val_size) is kind
 
 
@@ -185,15 +353,16 @@ def test_too_many_valid_blocks_for_28_pixels_are_refused(tmp_path):
     document = committed_params()
     document["train"].update(architecture="cnn", conv_padding="valid", conv_filters=[8, 8, 8])
     with pytest.raises(ParamsError, match="train.conv_filters=.* leave a 1×1 feature map"):
-        params.load(write_yaml(tmp_path / "params.yaml", document), params.Train)
+        params.load(write_yaml(tmp_path / "params.yaml", document), train_settings.Train)
 
 
 def test_gelu_cannot_be_exported_in_fastest_numerics(tmp_path):
     document = committed_params()
     document["train"].update(activation="gelu", numerics="fastest")
     with pytest.raises(ParamsError, match="runs Erfc there, which the ONNX export cannot express"):
-        params.load(write_yaml(tmp_path / "params.yaml", document), params.Train)
+        params.load(write_yaml(tmp_path / "params.yaml", document), train_settings.Train)
     document["train"]["numerics"] = "portable"
     assert (
-        params.load(write_yaml(tmp_path / "p.yaml", document), params.Train).activation == "gelu"
+        params.load(write_yaml(tmp_path / "p.yaml", document), train_settings.Train).activation
+        == "gelu"
     )

@@ -8,8 +8,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from stages import params
-from stages.errors import ParamsError
+from stages.shared import params
+from stages.shared.errors import ParamsError
+from stages.train import settings as train_settings
 from tests.helpers.project import REPO
 from tools import commands
 
@@ -24,7 +25,7 @@ def _params_text(**lines: str) -> str:
     return text
 
 
-def _load_text(tmp_path, text, section=params.Train):
+def _load_text(tmp_path, text, section=train_settings.Train):
     path = tmp_path / "params.yaml"
     path.write_text(text)
     return params.load(path, section)
@@ -122,7 +123,7 @@ def test_what_a_stage_accepts_is_what_dvc_records(dvc_repo, lines):
     with Repo(str(dvc_repo)) as repo:
         recorded = repo.params.show()[""]["data"]["params.yaml"]["data"]["train"]
     try:
-        cfg = params.load(path, params.Train)
+        cfg = params.load(path, train_settings.Train)
     except ParamsError:
         return  # refused: the stage writes nothing, so nothing can be recorded for these values
     for key in lines:
@@ -142,4 +143,4 @@ def test_dvc_params_diff_records_the_value_the_stage_runs_with(dvc_repo):
     path.write_text(_params_text(epochs="010"))
     diff = commands.dvc("params", "diff", "--json", cwd=dvc_repo)
     recorded = json.loads(diff)["params.yaml"]["train.epochs"]["new"]
-    assert recorded == params.load(path, params.Train).epochs == 10
+    assert recorded == params.load(path, train_settings.Train).epochs == 10

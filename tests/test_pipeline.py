@@ -3,9 +3,11 @@
 import json
 
 import pytest
+import yaml
 
+from tests.helpers.imports import STAGES
 from tests.helpers.repo import make_repo
-from tools import commands
+from tools import commands, rerun_table
 
 pytestmark = pytest.mark.e2e
 
@@ -36,6 +38,7 @@ def test_repro_runs_only_what_changed_and_branches_compare(repo):
     assert "Data and pipelines are up to date" in repo.dvc("status")
 
     assert repo.repro() == []
+    _an_edit_makes_exactly_its_stages_stale(repo)
 
     repo.set_params("predict", count=3)
     assert repo.repro() == ["predict"]
@@ -59,6 +62,36 @@ def test_repro_runs_only_what_changed_and_branches_compare(repo):
     repo.set_params("preprocess", val_size=60)
     assert repo.repro() == ["preprocess", "train", "evaluate", "predict"]
     assert repo.read_json("metrics/data.json") == {"train": 140, "val": 60, "test": 50}
+
+
+def _an_edit_makes_exactly_its_stages_stale(repo):
+    """A comment added to a file of each stage's folder and of two shared modules: `dvc status`
+    says that each edited path changed for exactly the stages that docs/layout.md's table names;
+    the files are then restored."""
+    expected = rerun_table.code_deps(yaml.safe_load((repo.root / "dvc.yaml").read_text()))
+    edits = {
+        **{f"stages/{stage}": f"stages/{stage}/__main__.py" for stage in STAGES},
+        "stages/shared/idx.py": "stages/shared/idx.py",
+        "stages/shared/figures.py": "stages/shared/figures.py",
+    }
+    originals = {path: (repo.root / path).read_text() for path in edits.values()}
+    for path, text in originals.items():
+        (repo.root / path).write_text(text + "# an edit\n")
+    status = json.loads(repo.dvc("status", "--json"))
+    for path, text in originals.items():
+        (repo.root / path).write_text(text)
+    changed = {
+        dep: [
+            stage
+            for stage, entries in status.items()
+            for e in entries
+            if dep in e.get("changed deps", {})
+        ]
+        for dep in edits
+    }
+    assert changed == {dep: expected[dep] for dep in edits}
+    assert all(set(e.get("changed deps", {})) <= set(edits) for v in status.values() for e in v)
+    assert "Data and pipelines are up to date" in repo.dvc("status")
 
 
 def test_training_in_a_repository_without_commits_says_to_commit(tmp_path, tiny_source):

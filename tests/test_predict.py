@@ -2,19 +2,26 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from stages import dataset, predict
-from stages.errors import DataError
+from stages.predict import __main__ as predict
+from stages.predict import table
+from stages.shared import fashion_mnist, splits
+from stages.shared.errors import DataError
 from tests.helpers.project import write_yaml
 from tests.helpers.tiny import tiny_params
 
 
 def test_prediction_table_schema():
     probabilities = np.eye(10)[[9, 2]] * 0.9 + 0.01
-    table = predict.prediction_table(probabilities, np.array([9, 1], dtype=np.uint8))
-    assert list(table.columns) == ["index", "actual", "predicted", *dataset.CLASS_NAMES]
-    assert table["predicted"].tolist() == ["Ankle boot", "Pullover"]
-    assert table["actual"].tolist() == ["Ankle boot", "Trouser"]
-    assert table["Pullover"].tolist() == pytest.approx([0.01, 0.91])
+    predictions = table.prediction_table(probabilities, np.array([9, 1], dtype=np.uint8))
+    assert list(predictions.columns) == [
+        "index",
+        "actual",
+        "predicted",
+        *fashion_mnist.CLASS_NAMES,
+    ]
+    assert predictions["predicted"].tolist() == ["Ankle boot", "Pullover"]
+    assert predictions["actual"].tolist() == ["Ankle boot", "Trouser"]
+    assert predictions["Pullover"].tolist() == pytest.approx([0.01, 0.91])
 
 
 def _main(tmp_path, tiny_run, params_path):
@@ -33,10 +40,10 @@ def test_main_predicts_the_first_test_images(tmp_path, tiny_run, caplog):
     caplog.set_level("INFO")
     _main(tmp_path, tiny_run, tiny_run.params)
     table = pd.read_csv(tmp_path / "predictions.csv")
-    _, labels = dataset.read_split(tiny_run.test)
+    _, labels = splits.read_split(tiny_run.test)
     assert table["index"].tolist() == [0, 1, 2, 3, 4]
-    assert table["actual"].tolist() == [dataset.CLASS_NAMES[k] for k in labels[:5]]
-    np.testing.assert_allclose(table[list(dataset.CLASS_NAMES)].sum(axis=1), 1, rtol=1e-4)
+    assert table["actual"].tolist() == [fashion_mnist.CLASS_NAMES[k] for k in labels[:5]]
+    np.testing.assert_allclose(table[list(fashion_mnist.CLASS_NAMES)].sum(axis=1), 1, rtol=1e-4)
     assert (tmp_path / "predictions.png").read_bytes()[:4] == b"\x89PNG"
     assert f"predicted: {', '.join(table['predicted'])}" in caplog.text
 

@@ -5,7 +5,7 @@ import logging
 
 import pytest
 
-from stages import tensorflow_setup
+from stages.train import tensorflow_setup
 from tests.helpers.project import committed_params, write_yaml
 from tools import commands, reproduction
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from stages import scoring
+from stages.evaluate import scoring
 
 # A 3-class toy example, worked by hand:
 #   actual    0 0 0 0 1 1 1 2 2 2

@@ -1,21 +1,14 @@
-import dataclasses
 import json
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from stages import (
-    callbacks,
-    dataset,
-    model_file,
-    network,
-    params,
-    run_summary,
-    train,
-    training_history,
-)
-from stages.errors import PipelineError
+from stages.shared import params, splits
+from stages.shared.errors import PipelineError
+from stages.train import __main__ as train
+from stages.train import callbacks, fit, model_file, network, run_summary, training_history
+from stages.train import settings as train_settings
 from tests.helpers.project import REPO, write_yaml
 from tests.helpers.tiny import tiny_params
 
@@ -25,8 +18,10 @@ def _train_main(tmp_path, tiny_run, document: dict) -> None:
     train.main(tiny_run.train_args(tmp_path, write_yaml(tmp_path / "params.yaml", document)))
 
 
-def _train_cfg(**changes) -> params.Train:
-    return dataclasses.replace(params.load(REPO / "params.yaml", params.Train), **changes)
+def _train_cfg(**changes) -> train_settings.Train:
+    return params.load(REPO / "params.yaml", train_settings.Train).model_copy(
+        update=dict(**changes)
+    )
 
 
 def test_default_model_is_the_300_100_mlp_on_raw_pixels():
@@ -67,7 +62,7 @@ def test_fit_on_tiny_data_learns_and_logs_every_epoch_through_dvclive(tiny_run):
 
 def test_saved_model_reloads_and_predicts_probabilities(tiny_run):
     model = model_file.load(tiny_run.model)
-    images, _ = dataset.read_split(tiny_run.test)
+    images, _ = splits.read_split(tiny_run.test)
     probabilities = model.predict(images, verbose=0)
     assert probabilities.shape == (len(images), 10)
     np.testing.assert_allclose(probabilities.sum(axis=1), 1, rtol=1e-5)
@@ -100,10 +95,14 @@ def test_best_epoch_follows_the_monitor_direction_and_first_tie(monitor, epoch):
 def test_saved_epoch_is_what_the_callbacks_keep():
     cfg = _train_cfg()
     assert run_summary.saved_epoch(HISTORY, cfg) == 4
-    stopping = dataclasses.replace(cfg.early_stopping, enabled=True, monitor="val_loss")
-    assert run_summary.saved_epoch(HISTORY, dataclasses.replace(cfg, early_stopping=stopping)) == 2
-    checkpoint = params.Checkpoint(enabled=True, monitor="val_accuracy")
-    assert run_summary.saved_epoch(HISTORY, dataclasses.replace(cfg, checkpoint=checkpoint)) == 3
+    stopping = cfg.early_stopping.model_copy(update=dict(enabled=True, monitor="val_loss"))
+    assert (
+        run_summary.saved_epoch(HISTORY, cfg.model_copy(update=dict(early_stopping=stopping))) == 2
+    )
+    checkpoint = train_settings.Checkpoint(enabled=True, monitor="val_accuracy")
+    assert (
+        run_summary.saved_epoch(HISTORY, cfg.model_copy(update=dict(checkpoint=checkpoint))) == 3
+    )
 
 
 def test_training_summary_adds_the_best_epoch_values():
@@ -137,9 +136,9 @@ def test_checkpoint_and_early_stopping_save_the_best_epoch(tmp_path, tiny_run, t
     history = training_history.read(tmp_path / "live/plots/metrics")
     metrics = json.loads((tmp_path / "live/metrics.json").read_text())
     assert metrics["saved_epoch"] == int(history["val_loss"].idxmin())
-    images, labels = dataset.read_split(tiny_run.val)
+    images, labels = splits.read_split(tiny_run.val)
     val_loss = model_file.load(out).evaluate(
-        images, train.one_hot(labels), verbose=0, return_dict=True
+        images, fit.one_hot(labels), verbose=0, return_dict=True
     )["loss"]
     assert val_loss == pytest.approx(history["val_loss"].min(), rel=1e-4)
     names = ["curves.png", "live", "model.keras", "model.onnx", "params.yaml"]
@@ -170,7 +169,7 @@ ARCHITECTURES = {
         "conv_filters": [4],
         "convs_per_block": 1,
         "kernel_size": 5,
-        "augment": params.Augment(translation=0.1, horizontal_flip=True, erasing=0.5),
+        "augment": train_settings.Augment(translation=0.1, horizontal_flip=True, erasing=0.5),
     },
     "cnn-global-average": {"architecture": "cnn", "conv_filters": [4], "head": "global_average"},
     "resnet": {
@@ -200,10 +199,12 @@ def test_resnet_stages_halve_the_maps_and_add_shortcuts():
 
 
 def test_erasing_alone_is_active_in_training_only_and_leaves_the_exported_model(tiny_run):
-    cfg = _train_cfg(augment=params.Augment(translation=0.0, horizontal_flip=False, erasing=1.0))
+    cfg = _train_cfg(
+        augment=train_settings.Augment(translation=0.0, horizontal_flip=False, erasing=1.0)
+    )
     model = network.build_model(cfg)
     assert "random_erasing" in [layer.name for layer in model.layers]
-    images, _ = dataset.read_split(tiny_run.test)
+    images, _ = splits.read_split(tiny_run.test)
     plain = model.predict(images, verbose=0)
     assert not np.allclose(np.asarray(model(images, training=True)), plain)
     exported = network.inference_model(model, cfg)
@@ -221,18 +222,20 @@ def test_warmup_rises_linearly_then_the_cosine_decays_to_zero():
 @pytest.mark.parametrize("changes", ARCHITECTURES.values(), ids=ARCHITECTURES.keys())
 def test_every_architecture_builds_and_trains_a_step(changes, tiny_run):
     cfg = _train_cfg(**changes)
-    images, labels = dataset.read_split(tiny_run.train)
+    images, labels = splits.read_split(tiny_run.train)
     model = network.build_model(cfg)
     assert model.output_shape == (None, 10)
     network.compile_model(model, cfg, steps_per_epoch=2)
-    history = model.fit(images[:32], train.one_hot(labels[:32]), batch_size=16, verbose=0)
+    history = model.fit(images[:32], fit.one_hot(labels[:32]), batch_size=16, verbose=0)
     assert np.isfinite(history.history["loss"][0])
 
 
 def test_augmentation_is_active_in_training_only(tiny_run):
-    cfg = _train_cfg(augment=params.Augment(translation=0.2, horizontal_flip=True, erasing=0.5))
+    cfg = _train_cfg(
+        augment=train_settings.Augment(translation=0.2, horizontal_flip=True, erasing=0.5)
+    )
     model = network.build_model(cfg)
-    images, _ = dataset.read_split(tiny_run.test)
+    images, _ = splits.read_split(tiny_run.test)
     first, second = model.predict(images, verbose=0), model.predict(images, verbose=0)
     np.testing.assert_array_equal(first, second)
     augmented = np.asarray(model(images, training=True))
@@ -276,7 +279,7 @@ def test_logged_learning_rate_follows_the_cosine_schedule(tmp_path, tiny_run, ti
 
 
 def test_plateau_schedule_adds_keras_reduce_on_plateau(tmp_path):
-    cfg = _train_cfg(schedule="plateau", plateau=params.Plateau(factor=0.2, patience=4))
+    cfg = _train_cfg(schedule="plateau", plateau=train_settings.Plateau(factor=0.2, patience=4))
     model = network.build_model(cfg)
 
     class Live:

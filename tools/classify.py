@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 import tqdm
 
-from stages import artifacts, cli, dataset, onnx_model
+from stages.shared import artifacts, cli, fashion_mnist, onnx_model
 from tools import images
 
 logger = logging.getLogger(__name__)
@@ -34,7 +34,7 @@ COLUMNS = ["file", "predicted", "confidence", "top3", "error"]
 def top_classes(probabilities: np.ndarray, k: int = 3) -> list[tuple[str, float]]:
     """The `k` most probable class names with their probabilities (4 decimals), best first."""
     best = np.argsort(-probabilities, kind="stable")[:k]
-    return [(dataset.CLASS_NAMES[i], round(float(probabilities[i]), 4)) for i in best]
+    return [(fashion_mnist.CLASS_NAMES[i], round(float(probabilities[i]), 4)) for i in best]
 
 
 def classify(

@@ -6,7 +6,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from stages.errors import PipelineError
+from stages.shared.errors import PipelineError
 
 
 class CommandError(PipelineError):

@@ -1,7 +1,7 @@
 """DVC experiments as the presets and the frontier search use them: named sets of params
 overrides (YAML files of dotted keys), queued or run with `dvc exp run -S …`, their results read
 back from `dvc exp show --json` and the train stage's timing records
-(stages/run_summary.py: timings stay out of the tracked metrics)."""
+(stages/train/timing.py: timings stay out of the tracked metrics)."""
 
 import json
 import os
@@ -9,8 +9,9 @@ import statistics
 import sys
 from pathlib import Path
 
-from stages import params, run_summary
-from stages.errors import PipelineError
+from stages.shared import params
+from stages.shared.errors import PipelineError
+from stages.train import timing
 from tools import commands
 
 # Where the train stage of every experiment run by these tools writes its timing record: DVC's
@@ -33,26 +34,12 @@ def set_arguments(overrides: dict) -> list[str]:
     ]
 
 
-def apply_overrides(document: dict, overrides: dict) -> dict:
-    """A copy of a params document with the dotted keys of `overrides` set."""
-    document = json.loads(json.dumps(document))
-    for dotted, value in overrides.items():
-        *parents, last = dotted.split(".")
-        node = document
-        for part in parents:
-            node = node[part]
-        if last not in node:
-            raise PipelineError(f"key {dotted!r} is not in params.yaml")
-        node[last] = value
-    return document
-
-
 def timed_environment() -> dict[str, str]:
     """This process's environment, plus where the train stage writes its timing record, with
     this Python's directory first on the PATH: DVC's queue starts its workers as `dvc`, and the
     stages run as `python`, both found on the PATH."""
     path = os.pathsep.join([os.path.dirname(sys.executable), os.environ.get("PATH", "")])
-    return {**os.environ, "PATH": path, run_summary.TIMINGS_ENV: str(TIMINGS.resolve())}
+    return {**os.environ, "PATH": path, timing.TIMINGS_ENV: str(TIMINGS.resolve())}
 
 
 def run(name: str, overrides: dict, *, temp: bool) -> None:
@@ -99,7 +86,7 @@ def result(name: str, experiment: dict) -> dict:
     """What an experiment measured: accuracies, epochs, size and time (its timing record)."""
     metrics = experiment["metrics"]
     evaluation, training = metrics["metrics/eval.json"], metrics["metrics/train/metrics.json"]
-    timing = run_summary.read_timing(TIMINGS, name)
+    record = timing.read_timing(TIMINGS, name)
     return {
         "commit": experiment["baseline"][:7],
         "val_accuracy": training["eval"]["accuracy"],
@@ -107,8 +94,8 @@ def result(name: str, experiment: dict) -> dict:
         "macro_f1": evaluation["macro_f1"],
         "epochs_run": training["epochs_run"],
         "parameters": training["parameters"],
-        "train_seconds": timing.train_seconds,
+        "train_seconds": record.train_seconds,
         # The median: an epoch slowed by another process on the machine does not move it.
-        "seconds_per_epoch": round(statistics.median(timing.epoch_seconds), 2),
-        "images_per_second": round(timing.images_per_second),
+        "seconds_per_epoch": round(statistics.median(record.epoch_seconds), 2),
+        "images_per_second": round(record.images_per_second),
     }

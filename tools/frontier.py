@@ -16,8 +16,8 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
-from stages import artifacts, cli, params
-from stages.errors import PipelineError
+from stages.shared import artifacts, cli, figures, params
+from stages.shared.errors import PipelineError
 from tools import experiments
 
 CANDIDATES = Path("frontier/candidates.yaml")
@@ -75,9 +75,7 @@ def table(results: dict[str, dict]) -> str:
 def figure(results: dict[str, dict], presets: dict[str, dict]):
     """Test accuracy against training minutes: one point per run, the frontier joined, the
     presets' own runs marked."""
-    from stages import plots  # here: matplotlib is not for `--help`
-
-    fig = plots.new_figure(8, 5)
+    fig = figures.new_figure(8, 5)
     ax = fig.subplots()
     for name, r in results.items():
         ax.scatter(r["train_seconds"] / 60, r["test_accuracy"], color="tab:blue", s=18)
@@ -166,9 +164,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         presets = json.loads(PRESETS.read_text()) if PRESETS.is_file() else {}
         with artifacts.outputs() as out:
             artifacts.write_json(out.file(RESULTS), results)
-            from stages import plots  # here: matplotlib is not for `--help`
-
-            plots.save(figure(results, presets), out.file(PLOT))
+            figures.save(figure(results, presets), out.file(PLOT))
         print(table(results))
     else:
         print(choose(json.loads(RESULTS.read_text()), args.seconds))

@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from stages import dataset
-from stages.errors import PipelineError
+from stages.shared import fashion_mnist
+from stages.shared.errors import PipelineError
 
 # Decoding and converting 50 megapixels takes about 1.4 GB of memory (1.37 GB peak measured for a
 # 7000×7000 RGB PNG); larger images are refused before they are decoded.
@@ -85,13 +85,13 @@ def to_fashion_mnist(image: Image.Image) -> np.ndarray:
     gray = np.clip(gray - background, 0, None)
     if gray.max() > 0:
         gray *= 255 / gray.max()
-    side = dataset.IMAGE_SHAPE[0]
+    side = fashion_mnist.IMAGE_SHAPE[0]
     scale = side / max(gray.shape)
     width, height = (max(1, round(n * scale)) for n in (gray.shape[1], gray.shape[0]))
     # Averaging when shrinking keeps every pixel's contribution; bicubic when enlarging.
     resample = Image.Resampling.BOX if scale < 1 else Image.Resampling.BICUBIC
     small = np.asarray(Image.fromarray(gray.astype(np.float32)).resize((width, height), resample))
-    canvas = np.zeros(dataset.IMAGE_SHAPE, dtype=np.float64)
+    canvas = np.zeros(fashion_mnist.IMAGE_SHAPE, dtype=np.float64)
     top, left = (side - height) // 2, (side - width) // 2
     canvas[top : top + height, left : left + width] = small
     return np.clip(np.rint(canvas), 0, 255).astype(np.uint8)

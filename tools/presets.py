@@ -9,8 +9,8 @@ import argparse
 from collections.abc import Sequence
 from pathlib import Path
 
-from stages import artifacts, cli
-from stages.errors import PipelineError
+from stages.shared import artifacts, cli
+from stages.shared.errors import PipelineError
 from tools import experiments
 
 PRESETS = Path("presets")

@@ -14,7 +14,7 @@ import re
 import sys
 from collections.abc import Sequence
 
-from stages import cli
+from stages.shared import cli
 from tools import commands
 
 CREDENTIALS_FIX = (

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import vl_convert
 
-from stages import artifacts, cli
-from stages.errors import PipelineError
+from stages.shared import artifacts, cli
+from stages.shared.errors import PipelineError
 from tools import commands, report_page
 
 WORKSPACE = "workspace"

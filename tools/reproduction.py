@@ -12,7 +12,9 @@ import logging
 from collections.abc import Sequence
 from pathlib import Path
 
-from stages import cli, params, tensorflow_setup
+from stages.shared import cli, params
+from stages.train import settings as train_settings
+from stages.train import tensorflow_setup
 from tools import commands
 
 logger = logging.getLogger(__name__)
@@ -41,7 +43,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--eval-metrics", required=True, help="eval metrics .json (accuracy)")
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
     args = parser.parse_args(argv)
-    numerics = params.load(args.params, params.Train).numerics
+    numerics = params.load(args.params, train_settings.Train).numerics
 
     limit = tensorflow_setup.portable_here(numerics)
     if limit is None:

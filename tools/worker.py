@@ -16,8 +16,10 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from stages import cli, distribution, params
-from stages.errors import PipelineError
+from stages.shared import cli, params
+from stages.shared.errors import PipelineError
+from stages.train import distribution
+from stages.train import settings as train_settings
 
 STAGE = "train"
 
@@ -54,7 +56,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         root = Path(dvc.repo.Repo.find_root())
     except dvc.exceptions.NotDvcRepoError as error:
         raise PipelineError(f"{error}: run this from the project's clone") from None
-    cfg = params.load(root / "params.yaml", params.Train)
+    cfg = params.load(root / "params.yaml", train_settings.Train)
     if cfg.distribution != "multi_worker":
         raise PipelineError(
             f"{root / 'params.yaml'}: train.distribution={cfg.distribution!r}; every machine "

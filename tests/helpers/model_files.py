@@ -6,7 +6,7 @@ from pathlib import Path
 
 def rewrite_model_member(source: Path, target: Path, content: str | bytes | None) -> None:
     """Copy a .keras archive, replacing its class-names member (or dropping it if None)."""
-    from stages import model_file
+    from stages.train import model_file
 
     with zipfile.ZipFile(source) as old, zipfile.ZipFile(target, "w") as new:
         for item in old.infolist():

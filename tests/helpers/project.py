@@ -1,6 +1,7 @@
 """This project's files as the tests read them: its root (REPO), dvc.yaml with its `${vars}`
 filled in, the committed params; and YAML and file trees written and compared by the tests."""
 
+import json
 import string
 from pathlib import Path
 
@@ -33,3 +34,18 @@ def file_tree(root: Path) -> dict[str, bytes]:
     return {
         str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()
     }
+
+
+def apply_overrides(document: dict, overrides: dict) -> dict:
+    """A copy of a params document with the dotted keys of `overrides` (a preset's, a frontier
+    run's) set; KeyError naming a key that the document lacks."""
+    document = json.loads(json.dumps(document))
+    for dotted, value in overrides.items():
+        *parents, last = dotted.split(".")
+        node = document
+        for part in parents:
+            node = node[part]
+        if last not in node:
+            raise KeyError(f"key {dotted!r} is not in params.yaml")
+        node[last] = value
+    return document

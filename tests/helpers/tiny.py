@@ -4,21 +4,29 @@ pipeline's first three stages run on it."""
 import dataclasses
 import gzip
 import hashlib
+import struct
 import sys
 from pathlib import Path
 
 import numpy as np
 
-from stages import dataset
+from stages.shared import fashion_mnist
 from tests.helpers.project import committed_params, write_yaml
 
 TRAIN_PER_CLASS = 20
 TEST_PER_CLASS = 5
 
 
+def encode_idx(array: np.ndarray) -> bytes:
+    """uint8 `array` as IDX bytes: magic (0, 0, 0x08, ndim), big-endian dimensions, the data."""
+    assert array.dtype == np.uint8, array.dtype
+    header = bytes([0, 0, 0x08, array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape)
+    return header + array.tobytes()
+
+
 def write_idx_gz(path: Path, array: np.ndarray) -> str:
     """Write `array` as a gzipped IDX file with a real header; return its content's SHA-256."""
-    data = dataset.encode_idx(array)
+    data = encode_idx(array)
     path.write_bytes(gzip.compress(data, mtime=0))
     return hashlib.sha256(data).hexdigest()
 
@@ -48,10 +56,10 @@ def make_tiny_source(directory: Path, seed: int = 0) -> TinySource:
     train_labels = rng.permutation(np.repeat(np.arange(10, dtype=np.uint8), TRAIN_PER_CLASS))
     test_labels = rng.permutation(np.repeat(np.arange(10, dtype=np.uint8), TEST_PER_CLASS))
     arrays = {
-        dataset.TRAIN_IMAGES: class_images(train_labels, rng),
-        dataset.TRAIN_LABELS: train_labels,
-        dataset.TEST_IMAGES: class_images(test_labels, rng),
-        dataset.TEST_LABELS: test_labels,
+        fashion_mnist.TRAIN_IMAGES: class_images(train_labels, rng),
+        fashion_mnist.TRAIN_LABELS: train_labels,
+        fashion_mnist.TEST_IMAGES: class_images(test_labels, rng),
+        fashion_mnist.TEST_LABELS: test_labels,
     }
     sha256 = {name: write_idx_gz(directory / f"{name}.gz", a) for name, a in arrays.items()}
     return TinySource(directory, sha256, train_labels, test_labels)
@@ -60,7 +68,7 @@ def make_tiny_source(directory: Path, seed: int = 0) -> TinySource:
 def decompress_source(source: TinySource, raw: Path) -> Path:
     """A data/raw directory: the tiny files decompressed, as the download stage leaves them."""
     raw.mkdir()
-    for name in dataset.RAW_FILES:
+    for name in fashion_mnist.RAW_FILES:
         (raw / name).write_bytes(gzip.decompress((source.directory / f"{name}.gz").read_bytes()))
     return raw
 
@@ -145,7 +153,9 @@ class TinyRun:
 
 def make_tiny_run(root: Path, source: TinySource) -> TinyRun:
     """download → preprocess → train on `source`, in this process, with `tiny_params`."""
-    from stages import download, preprocess, train
+    from stages.download import __main__ as download
+    from stages.preprocess import __main__ as preprocess
+    from stages.train import __main__ as train
 
     run = TinyRun(root)
     write_yaml(run.params, tiny_params(source))

@@ -1,0 +1,1 @@
+"""The download stage: the four Fashion-MNIST IDX files, verified, into data/raw."""

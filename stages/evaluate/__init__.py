@@ -1,0 +1,1 @@
+"""The evaluate stage: the shipped ONNX model scored on the test split, with its figures."""

@@ -1,0 +1,59 @@
+"""evaluate stage: score the shipped model (ONNX, run by ONNX Runtime) on the test split (loss,
+accuracy, per-class precision, recall and F1, macro F1: scoring.py) and draw the confusion
+matrix, test predictions and the most confidently misclassified test images."""
+
+import argparse
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from stages.evaluate import charts, scoring, settings
+from stages.shared import artifacts, cli, fashion_mnist, figures, onnx_model, params, splits
+
+logger = logging.getLogger(__name__)
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--test", type=Path, required=True, help="test split .npz")
+    parser.add_argument("--model", type=Path, required=True, help="model .onnx")
+    parser.add_argument("--eval-metrics", type=Path, required=True, help="output: metrics .json")
+    parser.add_argument("--per-class", type=Path, required=True, help="output: per class .csv")
+    parser.add_argument("--confusion", type=Path, required=True, help="output: pairs .csv")
+    parser.add_argument("--confusion-png", type=Path, required=True, help="output: heat-map .png")
+    parser.add_argument("--samples-png", type=Path, required=True, help="output: samples .png")
+    parser.add_argument("--misclassified-png", type=Path, required=True, help="output: .png")
+    parser.add_argument("--params", type=Path, default=Path("params.yaml"))
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = parse_args(argv)
+    cfg = params.load(args.params, settings.Evaluate)
+
+    images, labels = splits.read_split(args.test)
+    probabilities = onnx_model.load(args.model).predict(images, batch_size=cfg.batch_size)
+    scores = scoring.score(probabilities, labels, fashion_mnist.CLASS_NAMES)
+    drawn = charts.draw_figures(images, labels, probabilities, scores.matrix, cfg.samples)
+    names = np.array(fashion_mnist.CLASS_NAMES)
+    pairs = zip(names[labels], names[probabilities.argmax(axis=1)], strict=True)
+    with artifacts.outputs() as out:
+        artifacts.write_json(out.file(args.eval_metrics), scores.metrics)
+        artifacts.write_table(out.file(args.per_class), scores.per_class)
+        artifacts.write_csv(out.file(args.confusion), ["actual", "predicted"], pairs)
+        for figure, path in zip(
+            drawn, (args.confusion_png, args.samples_png, args.misclassified_png), strict=True
+        ):
+            figures.save(figure, out.file(path))
+    tables = ", ".join(map(str, (args.eval_metrics, args.per_class, args.confusion)))
+    logger.info(
+        "test accuracy %(accuracy).4f, loss %(loss).4f, macro F1 %(macro_f1).4f on %(n)d images; "
+        "wrote %(tables)s and the figures",
+        {**scores.metrics, "n": len(labels), "tables": tables},
+    )
+
+
+if __name__ == "__main__":
+    cli.run(main)

@@ -1,0 +1,42 @@
+"""The preprocess section of params.yaml."""
+
+from typing import Annotated, Literal
+
+from pydantic import Field
+
+from stages.shared.params import Allowed, Section, Unit
+
+MAX_SEED = 2**32  # NumPy's and Keras' seeds are 32-bit
+
+
+class Preprocess(Section):
+    """How the training images are split into train and validation."""
+
+    val_strategy: Annotated[
+        Literal["head", "stratified"],
+        Field(
+            description="`head`: the first `val_size` images validate (the MLP script); "
+            "`stratified`: random images, each class in its share."
+        ),
+    ]
+    val_size: Annotated[
+        Annotated[int, Field(ge=1)] | Annotated[float, Field(gt=0, lt=1)],
+        Field(
+            description="Validation images: a count, or a fraction of the training images (after "
+            "`subset`). It must leave at least one image on each side."
+        ),
+        Allowed("a count ≥ 1 or a fraction in (0, 1)"),
+    ]
+    subset: Annotated[
+        Annotated[int, Field(ge=2)] | None,
+        Field(
+            description="`null`: all 60,000 training images; N: N random images per class, for "
+            "quick runs."
+        ),
+        Allowed("null or images per class ≥ 2"),
+    ]
+    seed: Annotated[
+        int,
+        Field(ge=0, lt=MAX_SEED, description="Seeds the subset and the stratified split."),
+        Unit("a seed"),
+    ]

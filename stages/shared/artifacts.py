@@ -1,0 +1,222 @@
+"""A stage's outputs, written all or none: each is written to a temporary file beside it, and all
+are renamed into place together once every one is complete. A reader (or `dvc repro` after a
+failure) sees the previous outputs or the new ones, never half of one nor half of the set."""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import errno
+import json
+import os
+import re
+import shutil
+import signal
+import tempfile
+import threading
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from stages.shared.errors import PipelineError
+
+if TYPE_CHECKING:
+    import pandas as pd  # the caller's: importing it takes 0.2–0.3 s that `--help` would pay
+
+# Faults of the machine, not of the code: reported in one line with the fix, like a user error.
+_ENVIRONMENT_FIXES = {
+    errno.ENOSPC: "free some space on that disk",
+    errno.EDQUOT: "free some space within your disk quota",
+    errno.EROFS: "the file system is mounted read-only: make it writable or work elsewhere",
+    errno.EACCES: "make it writable for you (chmod/chown)",
+    errno.EPERM: "make it writable for you (chmod/chown)",
+}
+_STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
+
+
+class OutputError(PipelineError):
+    """An output cannot be written: a full disk, a read-only file system, no permission."""
+
+
+class InterruptedAfterWriting(KeyboardInterrupt):
+    """Ctrl-C or SIGTERM arrived while the outputs were being renamed into place: they are all
+    new, but the program that ran the stage (e.g. `dvc repro`) has not recorded them."""
+
+
+def environment_error(error: OSError, where: Iterable[Path]) -> OutputError | None:
+    """The one-line OutputError for an OSError that is the machine's fault, else None."""
+    fix = _ENVIRONMENT_FIXES.get(error.errno)
+    if fix is None:
+        return None
+    place = ", ".join(sorted({str(p.parent) for p in where})) or error.filename or "."
+    return OutputError(f"cannot write {place}: {error.strerror}; {fix}, then run again")
+
+
+def _prefix(path: Path) -> str:
+    """Temporary files are `.<name>.<pid>.<random>.tmp[<suffix>]`: the pid tells a stale one (its
+    process is gone) from one being written right now. `.gitignore` ignores the pattern."""
+    return f".{path.name}.{os.getpid()}."
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
+
+
+def remove_stale_temporaries(path: Path) -> None:
+    """Delete what a killed run (`kill -9`, a power cut) left beside `path`: temporary files and
+    directories whose writing process is gone."""
+    if not path.parent.is_dir():
+        return
+    pattern = re.compile(rf"\.{re.escape(path.name)}\.(\d+)\.[^.]+\.tmp(\..*)?")
+    for candidate in path.parent.iterdir():
+        match = pattern.fullmatch(candidate.name)
+        if not match or _alive(int(match[1])):
+            continue
+        if candidate.is_dir() and not candidate.is_symlink():
+            shutil.rmtree(candidate, ignore_errors=True)
+        else:
+            candidate.unlink(missing_ok=True)
+
+
+class Outputs:
+    """The outputs of one run, staged beside their final paths until `commit`."""
+
+    def __init__(self) -> None:
+        self._staged: list[tuple[Path, Path]] = []  # (temporary, final)
+        self._finals: list[Path] = []  # every output asked for, staged or not (yet)
+
+    def file(self, path: Path) -> Path:
+        """A new empty temporary file to write `path`'s content into. It keeps the suffix:
+        Keras and matplotlib choose the format by it."""
+        self._prepare(path)
+        fd, name = tempfile.mkstemp(
+            dir=path.parent, prefix=_prefix(path), suffix=f".tmp{path.suffix}"
+        )
+        os.close(fd)
+        self._staged.append((Path(name), path))
+        return Path(name)
+
+    def directory(self, path: Path) -> Path:
+        """A new empty temporary directory to fill with `path`'s content."""
+        self._prepare(path)
+        name = tempfile.mkdtemp(dir=path.parent, prefix=_prefix(path), suffix=".tmp")
+        self._staged.append((Path(name), path))
+        return Path(name)
+
+    def finals(self) -> list[Path]:
+        return list(self._finals)
+
+    def _prepare(self, path: Path) -> None:
+        self._finals.append(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        remove_stale_temporaries(path)
+
+    def commit(self) -> None:
+        """Rename every staged output into place, with Ctrl-C and SIGTERM held back meanwhile so
+        that the set is never left half-renamed."""
+        for tmp, _ in self._staged:
+            # mkstemp and mkdtemp create for their owner only; artifacts are shared files.
+            tmp.chmod(0o755 if tmp.is_dir() else 0o644)
+        with _signals_held_back() as received:
+            for tmp, final in self._staged:
+                if tmp.is_dir():
+                    _replace_directory(tmp, final)
+                else:
+                    os.replace(tmp, final)
+        if received:
+            raise InterruptedAfterWriting(f"signal {received[0]}")
+
+    def discard(self) -> None:
+        for tmp, _ in self._staged:
+            if tmp.is_dir():
+                shutil.rmtree(tmp, ignore_errors=True)
+            else:
+                tmp.unlink(missing_ok=True)
+
+
+def _replace_directory(tmp: Path, final: Path) -> None:
+    """Swap directory `tmp` in for `final`; the old one goes aside first, then is deleted."""
+    old = None
+    if final.exists():
+        old = Path(tempfile.mkdtemp(dir=final.parent, prefix=_prefix(final), suffix=".tmp"))
+        os.replace(final, old)  # onto the empty directory just made
+    os.replace(tmp, final)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def _signals_held_back() -> Iterator[list[int]]:
+    """Record Ctrl-C and SIGTERM instead of acting on them, within the block (main thread only:
+    Python runs signal handlers there, whichever thread the signal reached)."""
+    received: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield received
+        return
+    previous = {
+        s: signal.signal(s, lambda signum, _: received.append(signum)) for s in _STOP_SIGNALS
+    }
+    try:
+        yield received
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+@contextlib.contextmanager
+def outputs() -> Iterator[Outputs]:
+    """Stage outputs with `.file(path)` / `.directory(path)`; commit them all if the block
+    succeeds, delete every temporary otherwise. A full disk, a read-only file system or a missing
+    permission becomes a one-line OutputError."""
+    staged = Outputs()
+    try:
+        yield staged
+        staged.commit()
+    except OSError as error:
+        clear = environment_error(error, staged.finals())
+        if clear is None:
+            raise
+        raise clear from error
+    finally:
+        staged.discard()
+
+
+@contextlib.contextmanager
+def atomic_path(path: Path) -> Iterator[Path]:
+    """One file written all or none: `outputs()` with a single file."""
+    with outputs() as staged:
+        yield staged.file(path)
+
+
+@contextlib.contextmanager
+def atomic_dir(path: Path) -> Iterator[Path]:
+    """One directory written all or none: `outputs()` with a single directory."""
+    with outputs() as staged:
+        yield staged.directory(path)
+
+
+def write_text(path: Path, text: str) -> None:
+    path.write_text(text, encoding="utf-8")
+
+
+def write_json(path: Path, data: Mapping) -> None:
+    """Write `data` as indented JSON with sorted keys, so diffs stay small and stable."""
+    write_text(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+
+def write_csv(path: Path, header: Sequence[str], rows: Iterable[Sequence]) -> None:
+    with path.open("w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f, lineterminator="\n")
+        writer.writerow(header)
+        writer.writerows(rows)
+
+
+def write_table(path: Path, table: pd.DataFrame, index: bool = True) -> None:
+    """Write `table` as CSV with 6-decimal floats: precise enough, and stable across reruns."""
+    table.to_csv(path, index=index, float_format="%.6f")

@@ -1,0 +1,122 @@
+"""The shipped model's contract: an ONNX file that takes uint8 images (n, 28, 28) as `image` and
+returns one probability per class as `probabilities`, and carries the class names and the train
+params that produced it in its metadata. Run with ONNX Runtime, which needs neither TensorFlow nor
+Keras: evaluate, predict and tools.classify load it here, and the train stage checks what it
+exports through the same session."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from stages.shared import fashion_mnist
+from stages.shared.errors import DataError
+
+if TYPE_CHECKING:
+    import onnxruntime
+
+INPUT, OUTPUT = "image", "probabilities"
+# metadata_props keys: JSON values, so that any ONNX tool can read them.
+CLASS_NAMES, TRAIN_PARAMS = "class_names", "train_params"
+_FIX = "run `dvc repro train`"
+
+
+@dataclasses.dataclass(frozen=True)
+class Classifier:
+    """An ONNX Runtime session of a checked model, and what its metadata says."""
+
+    session: onnxruntime.InferenceSession
+    class_names: list[str]
+    train_params: dict
+
+    def predict(self, images: np.ndarray, batch_size: int) -> np.ndarray:
+        """float32 probabilities (n, 10) of uint8 images (n, 28, 28), `batch_size` at a time."""
+        batches = [
+            self.session.run([OUTPUT], {INPUT: images[start : start + batch_size]})[0]
+            for start in range(0, len(images), batch_size)
+        ]
+        return np.concatenate(batches) if batches else np.zeros((0, len(self.class_names)))
+
+
+def session_options() -> onnxruntime.SessionOptions:
+    """ONNX Runtime's settings for every session of the pipeline. Its graph optimisations stop at
+    the basic level: the next one (layout) rewrites convolutions in blocks sized by the CPU's
+    vector width, which changed a CNN's probabilities by up to 4.5e-8 between an AVX-512 CPU and
+    an emulated Haswell; at this level they are the same bits (docs/reproducibility.md). The
+    thread count is left to ONNX Runtime: 1 or 2 threads gave the same bits."""
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_BASIC
+    options.log_severity_level = 3  # errors only: they reach us as exceptions anyway
+    return options
+
+
+def _open(model: Path | bytes, name: str) -> onnxruntime.InferenceSession:
+    # Imported here: `import onnxruntime` takes 0.2–0.4 s, which every `--help` would pay.
+    import onnxruntime
+
+    source = model if isinstance(model, bytes) else str(model)
+    try:
+        return onnxruntime.InferenceSession(
+            source, session_options(), providers=["CPUExecutionProvider"]
+        )
+    except Exception as error:  # ONNX Runtime's own classes derive from Exception alone
+        problem = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise DataError(f"{name}: not a loadable ONNX model ({problem}); {_FIX}") from error
+
+
+def _metadata(session: onnxruntime.InferenceSession, key: str, name: str) -> object:
+    found = session.get_modelmeta().custom_metadata_map
+    if key not in found:
+        raise DataError(f"{name}: carries no {key} (not exported by the train stage); {_FIX}")
+    try:
+        return json.loads(found[key])
+    except ValueError:
+        raise DataError(f"{name}: its {key} metadata is not JSON; {_FIX}") from None
+
+
+def check_interface(session: onnxruntime.InferenceSession, name: str) -> None:
+    """DataError unless the graph takes uint8 `image` (n, 28, 28) and gives float
+    `probabilities` (n, 10), n free."""
+    expected = [
+        ("input", INPUT, "tensor(uint8)", [*fashion_mnist.IMAGE_SHAPE]),
+        ("output", OUTPUT, "tensor(float)", [fashion_mnist.NUM_CLASSES]),
+    ]
+    for (kind, *wanted), found in zip(
+        expected, [session.get_inputs(), session.get_outputs()], strict=True
+    ):
+        have = [
+            (x.name, x.type, [d if isinstance(d, int) else None for d in x.shape]) for x in found
+        ]
+        want = [(wanted[0], wanted[1], [None, *wanted[2]])]
+        if have != want:
+            raise DataError(f"{name}: its {kind}s are {have}, expected {want}; {_FIX}")
+
+
+def open_classifier(model: Path | bytes, name: str) -> Classifier:
+    """A session of `model` (a file, or its bytes) checked against this pipeline: the interface,
+    and the same class names in the same order; DataError otherwise."""
+    session = _open(model, name)
+    check_interface(session, name)
+    names = _metadata(session, CLASS_NAMES, name)
+    if names != list(fashion_mnist.CLASS_NAMES):
+        raise DataError(
+            f"{name}: predicts the classes {names}, but this pipeline's are "
+            f"{list(fashion_mnist.CLASS_NAMES)}; {_FIX}"
+        )
+    params = _metadata(session, TRAIN_PARAMS, name)
+    if not isinstance(params, dict):
+        raise DataError(f"{name}: its {TRAIN_PARAMS} metadata is not a mapping; {_FIX}")
+    return Classifier(session, names, params)
+
+
+def load(path: Path) -> Classifier:
+    """The ONNX model at `path`, checked (`open_classifier`)."""
+    if not path.is_file():
+        raise DataError(f"{path}: missing; {_FIX}")
+    return open_classifier(path, str(path))

@@ -1,0 +1,57 @@
+"""train stage: build the network that params.yaml describes, fit it on the training split with the
+validation split monitored, and write the model (Keras' `.keras`, and the ONNX file that the later
+stages run), the training curves and, through dvclive, the per-epoch metrics and a summary."""
+
+import argparse
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+from stages.shared import cli, figures, params, splits
+from stages.train import curves, distribution, fit, network, saving, settings, startup, timing
+
+logger = logging.getLogger(__name__)
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--train", type=Path, required=True, help="training split .npz")
+    parser.add_argument("--val", type=Path, required=True, help="validation split .npz")
+    parser.add_argument("--model", type=Path, required=True, help="output: model .keras")
+    parser.add_argument("--onnx", type=Path, required=True, help="output: model .onnx")
+    parser.add_argument("--live", type=Path, required=True, help="output: dvclive directory")
+    parser.add_argument("--curves-png", type=Path, required=True, help="output: curves .png")
+    parser.add_argument("--params", type=Path, default=Path("params.yaml"))
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = parse_args(argv)
+    cfg = params.load(args.params, settings.Train)
+    run = startup.start(cfg)
+    train, val = splits.read_split(args.train), splits.read_split(args.val)
+    model = network.build_and_compile(cfg, run.strategy, len(train[0]))
+    with distribution.staged_outputs(run.chief) as out:
+        fitted = fit.fit(model, cfg, train, val, out.directory(args.live))
+        gap = saving.save_model(model, cfg, out.file(args.model), out.file(args.onnx), val[0])
+        figures.save(curves.training_curves(fitted.history), out.file(args.curves_png))
+    if run.chief:
+        timing.write_timing(fitted.timing)
+    log_result(args, fitted, gap, run.chief)
+
+
+def log_result(args: argparse.Namespace, fitted: fit.Fitted, gap: float, chief: bool) -> None:
+    if not chief:
+        logger.info("trained in step with the chief, which wrote the model")
+        return
+    logger.info(
+        "wrote %s (epoch %d of %d), %s (max |Δp| vs Keras %.1g), %s and %s in %.1f s; "
+        "final val_accuracy %.4f",
+        *(args.model, fitted.summary["saved_epoch"], fitted.summary["epochs_run"], args.onnx, gap),
+        *(args.live, args.curves_png, fitted.timing.train_seconds),
+        fitted.history["val_accuracy"].iloc[-1],
+    )
+
+
+if __name__ == "__main__":
+    cli.run(main)

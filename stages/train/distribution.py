@@ -1,0 +1,197 @@
+"""tf.distribute for the train stage: the strategy that `train.distribution` asks for, and whether
+this process is the chief, the one whose model and metrics are kept.
+
+none: TensorFlow's default strategy (one device, as without tf.distribute). mirrored: one replica
+per visible GPU, or, without a GPU, per logical CPU device (`train.cpu_replicas` of them).
+multi_worker: one replica per machine of the cluster that the TF_CONFIG environment variable
+describes, as in TensorFlow's "Multi-worker training with Keras" tutorial."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import re
+import signal
+import tempfile
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from stages.shared import artifacts
+from stages.shared.errors import PipelineError
+from stages.train import settings, tensorflow_setup
+
+if TYPE_CHECKING:
+    import tensorflow as tf
+
+logger = logging.getLogger(__name__)
+
+TF_CONFIG = "TF_CONFIG"
+_EXAMPLE = (
+    'TF_CONFIG=\'{"cluster": {"worker": ["host1:12345", "host2:12345"]}, '
+    '"task": {"type": "worker", "index": 0}}\''
+)
+_FIX = f'set it on every machine, e.g. {_EXAMPLE} (docs/team.md, "Distributed training")'
+
+
+def read_tf_config(environ: Mapping[str, str]) -> dict:
+    """TF_CONFIG of `environ`, checked: a cluster of workers (and at most one chief) and this
+    process's task in it; raise PipelineError naming what is wrong and the fix."""
+    text = environ.get(TF_CONFIG)
+    if not text:
+        raise PipelineError(
+            f"train.distribution=multi_worker needs the {TF_CONFIG} environment variable; {_FIX}"
+        )
+    try:
+        config = json.loads(text)
+    except ValueError as error:
+        raise PipelineError(f"{TF_CONFIG} is not valid JSON ({error}); {_FIX}") from None
+    cluster = config.get("cluster") if isinstance(config, dict) else None
+    if not isinstance(cluster, dict) or not (cluster.get("worker") or cluster.get("chief")):
+        raise PipelineError(f"{TF_CONFIG} has no `cluster` with a `worker` list; {_FIX}")
+    if set(cluster) - {"chief", "worker"} or len(cluster.get("chief", [])) > 1:
+        raise PipelineError(
+            f"{TF_CONFIG}: cluster {sorted(cluster)}: expected workers and at most one chief "
+            f"(parameter servers and evaluators are not used); {_FIX}"
+        )
+    task = config.get("task")
+    kind, index = (task.get("type"), task.get("index")) if isinstance(task, dict) else (None, None)
+    if kind not in cluster or not isinstance(index, int) or not 0 <= index < len(cluster[kind]):
+        raise PipelineError(
+            f"{TF_CONFIG}: task {task!r} is not in the cluster; give this machine's "
+            f'"task": {{"type": "worker", "index": i}}, i its place in the worker list'
+        )
+    return config
+
+
+def is_chief(config: dict) -> bool:
+    """The task that keeps the results: the chief, or worker 0 if the cluster has no chief."""
+    kind, index = config["task"]["type"], config["task"]["index"]
+    return kind == "chief" or (
+        kind == "worker" and index == 0 and "chief" not in config["cluster"]
+    )
+
+
+def _split_cpu(replicas: int) -> list[str]:
+    """Split the CPU into `replicas` logical devices; their names. Only before TensorFlow has
+    initialised its devices: that is why the train stage chooses its strategy first."""
+    import tensorflow as tf
+
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    wanted = [tf.config.LogicalDeviceConfiguration() for _ in range(replicas)]
+    if len(tf.config.get_logical_device_configuration(cpu) or [None]) != replicas:
+        try:
+            tf.config.set_logical_device_configuration(cpu, wanted)
+        except RuntimeError as error:
+            raise PipelineError(
+                f"train.distribution=mirrored: cannot split the CPU into {replicas} devices "
+                f"({error}); run the train stage in a new process (python -m stages.train)"
+            ) from error
+    return [device.name for device in tf.config.list_logical_devices("CPU")]
+
+
+def cluster_config(cfg: settings.Train) -> dict | None:
+    """For `multi_worker`, the checked TF_CONFIG (read before TensorFlow loads, so that a missing
+    or wrong one fails at once); otherwise None."""
+    return read_tf_config(os.environ) if cfg.distribution == "multi_worker" else None
+
+
+def choose_strategy(
+    cfg: settings.Train, config: dict | None
+) -> tuple[tf.distribute.Strategy, bool]:
+    """The strategy of `cfg.distribution` (in the cluster `config`, for multi_worker) and whether
+    this process is the chief. Call it before any other TensorFlow work: it may configure devices
+    and join a cluster."""
+    tensorflow_setup.import_keras()
+    import tensorflow as tf
+
+    if cfg.distribution == "none":
+        if TF_CONFIG in os.environ:
+            logger.warning("%s is set but train.distribution is none: ignored", TF_CONFIG)
+        return tf.distribute.get_strategy(), True
+    # TensorFlow's own INFO lines (one per variable and reduction) would drown the epoch lines.
+    logging.getLogger("tensorflow").setLevel(logging.WARNING)
+    if config is None:
+        gpus = tf.config.list_physical_devices("GPU")
+        strategy = tf.distribute.MirroredStrategy(None if gpus else _split_cpu(cfg.cpu_replicas))
+    else:
+        strategy = tf.distribute.MultiWorkerMirroredStrategy()
+        # Its coordination service takes SIGTERM for its own preemption notices, so a killed
+        # `dvc repro` would train on: give SIGTERM back to the handler it had (stages/cli.py's).
+        signal.signal(signal.SIGTERM, signal.getsignal(signal.SIGTERM))
+        logger.info("%s, in the cluster %s", config["task"], config["cluster"])
+    replicas = strategy.num_replicas_in_sync
+    if cfg.batch_size < replicas:
+        raise PipelineError(
+            f"train.batch_size={cfg.batch_size}: must be at least the {replicas} replicas it is "
+            "split across; raise it"
+        )
+    if cfg.batch_size % replicas:
+        logger.warning(
+            "train.batch_size=%d does not split evenly over %d replicas: each replica's mean "
+            "loss weighs the same, so the results move further from none's (docs/team.md)",
+            cfg.batch_size,
+            replicas,
+        )
+    logger.info(
+        "train.distribution=%s: %d replicas, here on %s",
+        cfg.distribution,
+        replicas,
+        ", ".join(strategy.extended.worker_devices),
+    )
+    return strategy, config is None or is_chief(config)
+
+
+class _WorkerOutputs:
+    """A worker's stand-in for the chief's outputs: the same names in a temporary directory."""
+
+    def __init__(self, outputs: artifacts.Outputs, directory: Path) -> None:
+        self._outputs, self._directory, self._count = outputs, directory, 0
+
+    def _elsewhere(self, path: Path) -> Path:
+        self._count += 1
+        return self._directory / str(self._count) / path.name
+
+    def file(self, path: Path) -> Path:
+        return self._outputs.file(self._elsewhere(path))
+
+    def directory(self, path: Path) -> Path:
+        return self._outputs.directory(self._elsewhere(path))
+
+
+@contextlib.contextmanager
+def staged_outputs(chief: bool) -> Iterator[artifacts.Outputs | _WorkerOutputs]:
+    """The stage's outputs, written all or none (`artifacts.outputs`). For a worker that is not
+    the chief, the same names in a temporary directory deleted at the end: it saves in lockstep
+    with the chief (saving reads variables, which may need all workers), but never writes where
+    the chief does, even on the same machine. A worker of the cluster that stopped becomes a
+    PipelineError with the fix (after the outputs are cleaned up)."""
+    with _lost_workers_reported():
+        if chief:
+            with artifacts.outputs() as out:
+                yield out
+            return
+        with (
+            tempfile.TemporaryDirectory(prefix="worker-") as directory,
+            artifacts.outputs() as out,
+        ):
+            yield _WorkerOutputs(out, Path(directory))
+
+
+@contextlib.contextmanager
+def _lost_workers_reported() -> Iterator[None]:
+    """Turn TensorFlow's error for a worker of the cluster that stopped (killed, interrupted,
+    unreachable) into a PipelineError with the fix; the other workers then stop too."""
+    import tensorflow as tf
+
+    try:
+        yield
+    except tf.errors.UnavailableError as error:
+        found = re.search(r"aborted by: (.+)", error.message)
+        reason = found[1].rstrip(":") if found else "a connection was lost"
+        raise PipelineError(
+            f"another worker of the cluster stopped or cannot be reached ({reason}); start "
+            "every worker again"
+        ) from None

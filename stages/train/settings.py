@@ -1,0 +1,285 @@
+"""The train section of params.yaml: the network, its training, and where it runs."""
+
+from typing import Annotated, Literal
+
+import pydantic
+from pydantic import Field
+
+from stages.shared import fashion_mnist
+from stages.shared.params import Allowed, Section, Unit, rule
+
+Monitor = Literal["loss", "accuracy", "val_loss", "val_accuracy"]
+MAX_SEED = 2**32  # Keras' and TensorFlow's seeds are 32-bit
+MAX_STEPS_PER_EXECUTION = 2**31 - 1  # TensorFlow counts steps in an int32
+Rate = Annotated[float, Unit("a rate")]
+
+
+class EarlyStopping(Section):
+    """Stop when `monitor` has not improved for `patience` epochs (Keras' EarlyStopping)."""
+
+    enabled: Annotated[bool, Field(description="Stop early at all.")]
+    monitor: Annotated[
+        Monitor, Field(description="The metric watched; `val_`: on the validation split.")
+    ]
+    patience: Annotated[
+        int, Field(ge=0, description="Epochs without improvement before stopping."), Unit("epochs")
+    ]
+    restore_best_weights: Annotated[
+        bool, Field(description="Keep the best epoch's weights, not the last epoch's.")
+    ]
+
+
+class Checkpoint(Section):
+    """Keep the weights of the best epoch (they are restored at the end, then saved once)."""
+
+    enabled: Annotated[
+        bool, Field(description="`true`: the saved model is the epoch with the best `monitor`.")
+    ]
+    monitor: Annotated[Monitor, Field(description="The metric that picks the best epoch.")]
+
+
+class Plateau(Section):
+    """`schedule: plateau`: Keras' ReduceLROnPlateau on the validation loss."""
+
+    factor: Annotated[
+        float,
+        Field(gt=0, lt=1, description="Multiplies the rate after `patience` flat epochs."),
+        Unit("a factor"),
+    ]
+    patience: Annotated[
+        int,
+        Field(ge=0, description="Epochs without a lower validation loss before lowering."),
+        Unit("epochs"),
+    ]
+
+
+class Augment(Section):
+    """Random changes to the training images (Keras preprocessing layers, active in training only:
+    the exported model has none of them)."""
+
+    translation: Annotated[
+        float,
+        Field(
+            ge=0,
+            lt=0.5,
+            description="Random shift, as a fraction of the image (0.1: up to 2.8 pixels).",
+        ),
+        Unit("a fraction of the image"),
+    ]
+    horizontal_flip: Annotated[
+        bool, Field(description="Random left-right flips (never vertical: clothes have an up).")
+    ]
+    erasing: Annotated[
+        float,
+        Field(
+            ge=0,
+            le=1,
+            description="Probability of erasing a random rectangle of an image (random erasing, "
+            "cutout).",
+        ),
+        Unit("a probability"),
+    ]
+
+    @classmethod
+    def none(cls) -> "Augment":
+        """No augmentation: what the exported model holds."""
+        return cls(translation=0.0, horizontal_flip=False, erasing=0.0)
+
+
+class Train(Section):
+    """The network, how it is trained, and where. Defaults reproduce the Flatten-300-100-10 MLP
+    with SGD for 30 epochs."""
+
+    architecture: Annotated[
+        Literal["mlp", "cnn", "resnet"],
+        Field(
+            description="`mlp`: Flatten → the Dense layers; `cnn`: convolution blocks, then "
+            "the Dense layers; `resnet`: a stem convolution, stages of residual blocks, then the "
+            "Dense layers (docs/models.md)."
+        ),
+    ]
+    conv_filters: Annotated[
+        list[Annotated[int, Field(ge=1)]],
+        Field(
+            min_length=1,
+            description="cnn: the filters of each block (one block per entry); resnet: the width "
+            "of each stage, the first also the stem's.",
+        ),
+        Allowed("at least one block, with filters ≥ 1 per block"),
+    ]
+    convs_per_block: Annotated[
+        int,
+        Field(
+            ge=1,
+            description="cnn: (Conv2D [→ BatchNorm] → activation) per block, before its "
+            "2×2 max-pooling.",
+        ),
+    ]
+    residual_blocks: Annotated[
+        int,
+        Field(
+            ge=1,
+            description="resnet: residual blocks per stage (each two convolutions and a "
+            "shortcut).",
+        ),
+    ]
+    head: Annotated[
+        Literal["flatten", "global_average"],
+        Field(
+            description="cnn, resnet: flatten the last feature maps, or average each map "
+            "(`global_average`); mlp: `flatten`."
+        ),
+    ]
+    kernel_size: Annotated[
+        Literal[1, 3, 5, 7],
+        Field(description="cnn, resnet: the convolutions' kernel size (the shortcuts' is 1)."),
+    ]
+    conv_padding: Annotated[
+        Literal["same", "valid"],
+        Field(description="cnn: `same` keeps the map size, `valid` shrinks it; resnet: `same`."),
+    ]
+    conv_dropout: Annotated[
+        Rate,
+        Field(ge=0, lt=1, description="cnn, resnet: Dropout after each block or stage; 0: none."),
+    ]
+    hidden_units: Annotated[
+        list[Annotated[int, Field(ge=1)]],
+        Field(
+            description="One Dense layer per entry, after the convolutions (if any); `[128]` is "
+            "the Dense-128 script's network."
+        ),
+        Allowed("units ≥ 1 per layer"),
+    ]
+    activation: Annotated[
+        Literal["relu", "elu", "gelu", "selu", "sigmoid", "swish", "tanh"],
+        Field(description="After each convolution and hidden Dense layer."),
+    ]
+    dropout: Annotated[
+        Rate, Field(ge=0, lt=1, description="After each hidden Dense layer; 0: none.")
+    ]
+    batch_norm: Annotated[
+        bool,
+        Field(
+            description="BatchNormalization after each Conv2D and hidden Dense layer, before "
+            "the activation."
+        ),
+    ]
+    augment: Annotated[Augment, Field(description=Augment.__doc__)]
+    optimizer: Annotated[Literal["sgd", "adam", "adamw"], Field(description="The optimizer.")]
+    learning_rate: Annotated[
+        Rate, Field(gt=0, description="The optimizer's rate (the peak, with a schedule).")
+    ]
+    momentum: Annotated[float, Field(ge=0, lt=1, description="sgd only.")]
+    nesterov: Annotated[bool, Field(description="sgd only: Nesterov momentum.")]
+    weight_decay: Annotated[float, Field(ge=0, description="adamw only: decoupled weight decay.")]
+    schedule: Annotated[
+        Literal["constant", "cosine", "plateau"],
+        Field(
+            description="`constant`; `cosine`: decays to 0 over all epochs (after any warm-up); "
+            "`plateau`: lowered when the validation loss stalls (`plateau`)."
+        ),
+    ]
+    warmup_epochs: Annotated[
+        int,
+        Field(
+            ge=0,
+            description="cosine only: epochs rising linearly from 0 to `learning_rate` before the "
+            "decay.",
+        ),
+        Unit("epochs"),
+    ]
+    plateau: Annotated[Plateau, Field(description=Plateau.__doc__)]
+    label_smoothing: Annotated[
+        float, Field(ge=0, lt=1, description="Of the cross-entropy's one-hot targets.")
+    ]
+    batch_size: Annotated[
+        int,
+        Field(ge=1, description="Images per step: the global batch, split across replicas."),
+    ]
+    steps_per_execution: Annotated[
+        int,
+        Field(
+            ge=1,
+            le=MAX_STEPS_PER_EXECUTION,
+            description="Batches per call into TensorFlow: the same updates in the same order, "
+            "with less Python per batch (1 under tf.distribute; docs/performance.md).",
+        ),
+    ]
+    distribution: Annotated[
+        Literal["none", "mirrored", "multi_worker"],
+        Field(
+            description="`none`: one device; `mirrored`: one replica per GPU, or per logical CPU "
+            "device; `multi_worker`: one per machine of the cluster in TF_CONFIG (docs/team.md)."
+        ),
+    ]
+    cpu_replicas: Annotated[
+        int,
+        Field(
+            ge=1, description="mirrored without a GPU: logical CPU devices to split the CPU into."
+        ),
+        Unit("a device count"),
+    ]
+    epochs: Annotated[int, Field(ge=1, description="Passes over the training split.")]
+    early_stopping: Annotated[EarlyStopping, Field(description=EarlyStopping.__doc__)]
+    checkpoint: Annotated[Checkpoint, Field(description=Checkpoint.__doc__)]
+    seed: Annotated[
+        int,
+        Field(
+            ge=0,
+            lt=MAX_SEED,
+            description="Seeds the weights, the batches' order, dropout and augmentation.",
+        ),
+        Unit("a seed"),
+    ]
+    numerics: Annotated[
+        Literal["portable", "fastest"],
+        Field(
+            description="`portable`: the same kernels, so the same model, metrics and "
+            "dvc.lock byte for byte, on every x86-64 CPU with AVX2; `fastest`: TensorFlow's "
+            "choice for this CPU (docs/reproducibility.md)."
+        ),
+    ]
+
+    @pydantic.model_validator(mode="after")
+    def _consistent(self) -> "Train":
+        rule(
+            not (self.activation == "gelu" and self.numerics == "fastest"),
+            "activation",
+            "another activation with train.numerics=fastest, or numerics portable: Keras' GELU "
+            "runs Erfc there, which the ONNX export cannot express",
+        )
+        rule(self.warmup_epochs < self.epochs, "warmup_epochs", "epochs in [0, train.epochs)")
+        rule(
+            self.warmup_epochs == 0 or self.schedule == "cosine",
+            "warmup_epochs",
+            "0, or train.schedule: cosine (the warm-up leads into the cosine decay)",
+        )
+        rule(
+            self.head == "flatten" or self.architecture != "mlp",
+            "head",
+            "flatten for train.architecture: mlp (it has no feature maps to average)",
+        )
+        if self.architecture == "resnet":
+            rule(
+                self.conv_padding == "same",
+                "conv_padding",
+                "same for train.architecture: resnet (a shortcut adds maps of equal size)",
+            )
+            # A stem at 28×28, then each stage after the first halves the size (stride 2).
+            rule(len(self.conv_filters) <= 5, "conv_filters", "at most 5 stages (28 → 2 pixels)")
+        if self.architecture == "cnn":
+            rule(
+                self._cnn_map_size() >= 1,
+                "conv_filters",
+                "few enough blocks to leave a 1×1 feature map",
+            )
+        return self
+
+    def _cnn_map_size(self) -> int:
+        """The side of the cnn's last feature map: each block's valid convolutions shrink it,
+        its pooling halves it."""
+        size = fashion_mnist.IMAGE_SHAPE[0]
+        shrink = (self.kernel_size - 1) * self.convs_per_block * (self.conv_padding == "valid")
+        for _ in self.conv_filters:
+            size = (size - shrink) // 2
+        return size

@@ -1,0 +1,129 @@
+"""Generate, from the stages' settings models, what documents params.yaml: `params.schema.json` (a
+JSON Schema that editors use to validate and complete params.yaml as it is typed) and
+`docs/params.md` (the reference of every key). tests/test_params_reference.py fails when either is
+stale.
+
+    python -m tools.params_reference          # rewrite both
+    python -m tools.params_reference --check  # exit 1 if either differs from what it would write
+"""
+
+import argparse
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import get_args, get_origin
+
+import pydantic
+
+from stages.download.settings import Download
+from stages.evaluate.settings import Evaluate
+from stages.predict.settings import Predict
+from stages.preprocess.settings import Preprocess
+from stages.shared import artifacts, cli, params
+from stages.train.settings import Train
+from tools.project_copy import REPO
+
+# params.yaml's sections, in the pipeline's order.
+SECTIONS: tuple[type[params.Section], ...] = (Download, Preprocess, Train, Evaluate, Predict)
+SCHEMA = REPO / "params.schema.json"
+REFERENCE = REPO / "docs" / "params.md"
+SCHEMA_ID = "https://json-schema.org/draft/2020-12/schema"
+
+
+def schema() -> dict:
+    """The JSON Schema of params.yaml: one property per section, each its model's schema, no
+    other key."""
+    definitions, properties = {}, {}
+    for model in SECTIONS:
+        found = model.model_json_schema(ref_template="#/$defs/{model}")
+        definitions.update(found.pop("$defs", {}))
+        properties[model.section] = found
+    return {
+        "$schema": SCHEMA_ID,
+        "title": "params.yaml of the Fashion-MNIST pipeline",
+        "description": "Every setting of the pipeline: one section per stage, named like the "
+        "stage. Generated from stages/<stage>/settings.py by `python -m tools.params_reference`.",
+        "type": "object",
+        "properties": properties,
+        "required": [model.section for model in SECTIONS],
+        "additionalProperties": False,
+        "$defs": dict(sorted(definitions.items())),
+    }
+
+
+def _rows(model: type[pydantic.BaseModel], prefix: str) -> list[str]:
+    """One table row per key of `model`, nested sections' keys after a row of their own."""
+    rows = []
+    for name, field in model.model_fields.items():
+        key, hint = f"{prefix}.{name}", field.annotation
+        nested = isinstance(hint, type) and issubclass(hint, pydantic.BaseModel)
+        allowed = "a mapping, below" if nested else _allowed(field)
+        description = " ".join((field.description or "").split()).replace("|", "\\|")
+        rows.append(f"| `{key}` | {allowed} | {description} |")
+        if nested:
+            rows += _rows(hint, key)
+    return rows
+
+
+def _allowed(field) -> str:
+    """What a key takes, for the table: its choices, its type with its limits."""
+    hint = field.annotation
+    if get_origin(hint) is not None and get_origin(hint).__name__ == "Literal":
+        return ", ".join(f"`{value}`" for value in get_args(hint))
+    words = params.allowed_text(field)
+    kind = params.type_name(hint)
+    return f"{kind}: {words}" if words else kind
+
+
+def reference() -> str:
+    """docs/params.md: every key of params.yaml, by section, from the models."""
+    lines = [
+        "# params.yaml, key by key",
+        "",
+        "<!-- Generated from stages/<stage>/settings.py by `python -m tools.params_reference`;",
+        "     a test fails when it is stale: edit the models, not this page. -->",
+        "",
+        "Every key is required, and no other key is accepted: a stage refuses a missing, unknown,",
+        "mistyped or out-of-range value in one line naming `section.key`, the value and what it",
+        "must be ([Failure modes](failure-modes.md)). Editors that speak the YAML language server",
+        "(VS Code's YAML extension, for one) validate and complete params.yaml as it is typed,",
+        "with `params.schema.json`, which the file's first line names. What each stage does with",
+        "its section: [The pipeline](pipeline.md).",
+    ]
+    for model in SECTIONS:
+        doc = " ".join((model.__doc__ or "").split())
+        lines += ["", f"## {model.section}", "", doc, "", "| key | takes | meaning |"]
+        lines += ["| --- | --- | --- |", *_rows(model, model.section)]
+    return "\n".join(lines) + "\n"
+
+
+def generated() -> dict[Path, str]:
+    """Each generated file and the text it should hold."""
+    return {
+        SCHEMA: json.dumps(schema(), indent=2, ensure_ascii=False) + "\n",
+        REFERENCE: reference(),
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--check", action="store_true", help="only check: exit 1 if stale")
+    args = parser.parse_args(argv)
+    stale = [path for path, text in generated().items() if _read(path) != text]
+    if args.check:
+        for path in stale:
+            print(f"{path.relative_to(REPO)} is stale: run python -m tools.params_reference")
+        return 1 if stale else 0
+    with artifacts.outputs() as out:
+        for path, text in generated().items():
+            artifacts.write_text(out.file(path), text)
+    print(f"wrote {', '.join(str(p.relative_to(REPO)) for p in generated())}")
+    return 0
+
+
+def _read(path: Path) -> str | None:
+    return path.read_text(encoding="utf-8") if path.is_file() else None
+
+
+if __name__ == "__main__":
+    cli.run(main)

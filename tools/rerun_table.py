@@ -1,0 +1,75 @@
+"""Generate docs/layout.md's table "you change this file → these stages rerun" from the deps in
+dvc.yaml, between its `<!-- rerun-table -->` markers; tests/test_rerun_table.py fails when it is
+stale, and checks each stage's row against a real `dvc status`.
+
+    python -m tools.rerun_table          # rewrite the table
+    python -m tools.rerun_table --check  # exit 1 if it is stale
+"""
+
+import argparse
+from collections.abc import Sequence
+from pathlib import Path
+
+import yaml
+
+from stages.shared import artifacts, cli
+from tools.project_copy import REPO
+
+LAYOUT = REPO / "docs" / "layout.md"
+START, END = "<!-- rerun-table -->", "<!-- /rerun-table -->"
+
+
+def code_deps(pipeline: dict) -> dict[str, list[str]]:
+    """Each code path and the stages that depend on it: the stages' folders in the pipeline's
+    order, then the shared modules by name."""
+    found: dict[str, list[str]] = {}
+    for stage, definition in pipeline["stages"].items():
+        for dep in definition.get("deps", []):
+            if dep.startswith("stages/"):
+                found.setdefault(dep, []).append(stage)
+    folders = [f"stages/{stage}" for stage in pipeline["stages"] if f"stages/{stage}" in found]
+    return {path: found[path] for path in [*folders, *sorted(set(found) - set(folders))]}
+
+
+def table(pipeline: dict) -> str:
+    """The markdown table of `code_deps`, the stage folders first."""
+    rows = ["| you change | `dvc repro` reruns |", "| --- | --- |"]
+    for path, stages in code_deps(pipeline).items():
+        shown = f"any file of `{path}/`" if not path.endswith(".py") else f"`{path}`"
+        rows.append(f"| {shown} | {', '.join(stages)} |")
+    for stage in pipeline["stages"]:
+        rows.append(f"| `params.yaml`'s `{stage}:` section | {stage} |")
+    return "\n".join(rows)
+
+
+def with_table(page: str, pipeline: dict) -> str:
+    """`page` with the text between the markers replaced by the table."""
+    before, rest = page.split(START, 1)
+    _, after = rest.split(END, 1)
+    return f"{before}{START}\n{table(pipeline)}\n{END}{after}"
+
+
+def current() -> tuple[str, str]:
+    """docs/layout.md as it is, and as it should be."""
+    pipeline = yaml.safe_load((REPO / "dvc.yaml").read_text())
+    page = LAYOUT.read_text(encoding="utf-8")
+    return page, with_table(page, pipeline)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--check", action="store_true", help="only check: exit 1 if stale")
+    args = parser.parse_args(argv)
+    page, wanted = current()
+    if args.check:
+        if page != wanted:
+            print(f"{LAYOUT.relative_to(REPO)}: the rerun table is stale; run make generate")
+        return int(page != wanted)
+    with artifacts.atomic_path(LAYOUT) as tmp:
+        artifacts.write_text(Path(tmp), wanted)
+    print(f"wrote the rerun table of {LAYOUT.relative_to(REPO)}")
+    return 0
+
+
+if __name__ == "__main__":
+    cli.run(main)
