@@ -20,7 +20,7 @@ from tests.helpers.tiny import (
 
 def pytest_configure(config: pytest.Config) -> None:
     # Tests train and load models in this process too: in the committed numerics mode, which
-    # TensorFlow must see before any test loads it (stages/tensorflow_setup.py).
+    # TensorFlow must see before any test loads it (stages/train/tensorflow_setup.py).
     tensorflow_setup.set_numerics(committed_params()["train"]["numerics"])
 
 

@@ -1,5 +1,6 @@
-"""The Keras workarounds of stages/keras_fixes.py: gated on the Keras version, and still needed.
-The slow test fails once Keras fixes the bug: then delete the workaround and the test."""
+"""The Keras workarounds of stages/train/keras_fixes.py: gated on the Keras version, and still
+needed. Each still-needed test fails once upstream fixes the bug: then delete the workaround and
+the test."""
 
 import subprocess
 import sys

@@ -107,7 +107,7 @@ def test_portable_cannot_hold_on_another_architecture_or_without_avx2(monkeypatc
 EMULATED_CPUS = ["Haswell-v4", "EPYC-Rome"]
 # The CNN preset's kinds of layers, shrunk: convolutions, batch normalisation, pooling, dropout,
 # random flips (and shifts) and Dense layers, trained by AdamW on a cosine schedule with label
-# smoothing; GELU, the activation that needs an exact replacement (stages/tensorflow_setup.py).
+# smoothing; GELU, the activation that needs an exact replacement (stages/train/keras_fixes.py).
 TINY_CNN = {
     "architecture": "cnn",
     "conv_filters": [4, 8],

@@ -1,4 +1,4 @@
-"""stages.scoring against numbers worked by hand."""
+"""stages.evaluate.scoring against numbers worked by hand."""
 
 import numpy as np
 import pytest

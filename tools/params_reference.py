@@ -1,7 +1,7 @@
 """Generate, from the stages' settings models, what documents params.yaml: `params.schema.json` (a
 JSON Schema that editors use to validate and complete params.yaml as it is typed) and
-`docs/params.md` (the reference of every key). tests/test_params_reference.py fails when either is
-stale.
+`docs/params.md` (the reference of every key, with its committed value).
+tests/test_params_reference.py fails when either is stale.
 
     python -m tools.params_reference          # rewrite both
     python -m tools.params_reference --check  # exit 1 if either differs from what it would write
@@ -51,18 +51,29 @@ def schema() -> dict:
     }
 
 
-def _rows(model: type[pydantic.BaseModel], prefix: str) -> list[str]:
-    """One table row per key of `model`, nested sections' keys after a row of their own."""
+def _rows(model: type[pydantic.BaseModel], prefix: str, committed: object) -> list[str]:
+    """One table row per key of `model`, with its value in `committed` (the committed section);
+    a nested section's keys follow its own row."""
     rows = []
     for name, field in model.model_fields.items():
         key, hint = f"{prefix}.{name}", field.annotation
+        value = committed.get(name) if isinstance(committed, dict) else None
         nested = isinstance(hint, type) and issubclass(hint, pydantic.BaseModel)
         allowed = "a mapping, below" if nested else _allowed(field)
-        description = " ".join((field.description or "").split()).replace("|", "\\|")
-        rows.append(f"| `{key}` | {allowed} | {description} |")
+        text = field.description or (hint.__doc__ if nested else "") or ""
+        description = " ".join(text.split()).replace("|", "\\|")
+        shown = "" if nested else _shown(value)
+        rows.append(f"| `{key}` | {allowed} | {shown} | {description} |")
         if nested:
-            rows += _rows(hint, key)
+            rows += _rows(hint, key, value)
     return rows
+
+
+def _shown(value: object) -> str:
+    """A committed value as params.yaml spells it; a mapping (the checksums) by reference."""
+    if isinstance(value, dict):
+        return "(in params.yaml)"
+    return f"`{value if isinstance(value, str) else json.dumps(value)}`"
 
 
 def _allowed(field) -> str:
@@ -70,13 +81,14 @@ def _allowed(field) -> str:
     hint = field.annotation
     if get_origin(hint) is not None and get_origin(hint).__name__ == "Literal":
         return ", ".join(f"`{value}`" for value in get_args(hint))
-    words = params.allowed_text(field)
+    words = params.allowed_text(field).removeprefix("an integer").strip()
     kind = params.type_name(hint)
     return f"{kind}: {words}" if words else kind
 
 
 def reference() -> str:
-    """docs/params.md: every key of params.yaml, by section, from the models."""
+    """docs/params.md: every key of params.yaml, by section, from the models, with the value that
+    the committed params.yaml gives it."""
     lines = [
         "# params.yaml, key by key",
         "",
@@ -90,10 +102,12 @@ def reference() -> str:
         "with `params.schema.json`, which the file's first line names. What each stage does with",
         "its section: [The pipeline](pipeline.md).",
     ]
+    committed = params.read_yaml(REPO / "params.yaml")
     for model in SECTIONS:
         doc = " ".join((model.__doc__ or "").split())
-        lines += ["", f"## {model.section}", "", doc, "", "| key | takes | meaning |"]
-        lines += ["| --- | --- | --- |", *_rows(model, model.section)]
+        lines += ["", f"## {model.section}", "", doc, "", "| key | takes | committed | meaning |"]
+        rows = _rows(model, model.section, committed.get(model.section))
+        lines += ["| --- | --- | --- | --- |", *rows]
     return "\n".join(lines) + "\n"
 
 

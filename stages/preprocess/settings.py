@@ -16,7 +16,7 @@ class Preprocess(Section):
         Literal["head", "stratified"],
         Field(
             description="`head`: the first `val_size` images validate (the MLP script); "
-            "`stratified`: random images, each class in its share."
+            "`stratified`: random, in each class's proportion (the Dense-128 script's 20%)."
         ),
     ]
     val_size: Annotated[

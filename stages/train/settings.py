@@ -19,7 +19,13 @@ class EarlyStopping(Section):
 
     enabled: Annotated[bool, Field(description="Stop early at all.")]
     monitor: Annotated[
-        Monitor, Field(description="The metric watched; `val_`: on the validation split.")
+        Monitor,
+        Field(
+            description=(
+                "The metric watched (`val_`: on the validation split); losses are minimised, "
+                "accuracies maximised."
+            )
+        ),
     ]
     patience: Annotated[
         int, Field(ge=0, description="Epochs without improvement before stopping."), Unit("epochs")
@@ -33,7 +39,13 @@ class Checkpoint(Section):
     """Keep the weights of the best epoch (they are restored at the end, then saved once)."""
 
     enabled: Annotated[
-        bool, Field(description="`true`: the saved model is the epoch with the best `monitor`.")
+        bool,
+        Field(
+            description=(
+                "The metric watched (`val_`: on the validation split); losses are minimised, "
+                "accuracies maximised."
+            )
+        ),
     ]
     monitor: Annotated[Monitor, Field(description="The metric that picks the best epoch.")]
 
@@ -74,8 +86,10 @@ class Augment(Section):
         Field(
             ge=0,
             le=1,
-            description="Probability of erasing a random rectangle of an image (random erasing, "
-            "cutout).",
+            description=(
+                "Probability of erasing a random rectangle (2–33% of the image) with noise in "
+                "training: random erasing, a cutout."
+            ),
         ),
         Unit("a probability"),
     ]
@@ -102,8 +116,10 @@ class Train(Section):
         list[Annotated[int, Field(ge=1)]],
         Field(
             min_length=1,
-            description="cnn: the filters of each block (one block per entry); resnet: the width "
-            "of each stage, the first also the stem's.",
+            description=(
+                "cnn: one block per entry, with that many filters; resnet: one stage per entry, "
+                "that wide (the stem convolution has the first entry's width)."
+            ),
         ),
         Allowed("at least one block, with filters ≥ 1 per block"),
     ]
@@ -111,23 +127,30 @@ class Train(Section):
         int,
         Field(
             ge=1,
-            description="cnn: (Conv2D [→ BatchNorm] → activation) per block, before its "
-            "2×2 max-pooling.",
+            description=(
+                "cnn: convolutions per block, each Conv2D [→ BatchNorm] → activation; then 2×2 "
+                "max-pooling."
+            ),
         ),
     ]
     residual_blocks: Annotated[
         int,
         Field(
             ge=1,
-            description="resnet: residual blocks per stage (each two convolutions and a "
-            "shortcut).",
+            description=(
+                "resnet: basic blocks per stage, each two Conv2D [→ BatchNorm] and a shortcut (a "
+                "1×1 Conv2D where the width or size changes); every stage after the first starts "
+                "at stride 2. Needs `conv_padding: same`."
+            ),
         ),
     ]
     head: Annotated[
         Literal["flatten", "global_average"],
         Field(
-            description="cnn, resnet: flatten the last feature maps, or average each map "
-            "(`global_average`); mlp: `flatten`."
+            description=(
+                "cnn, resnet: `flatten` the last feature maps, or `global_average` each map to "
+                "one number (far fewer Dense weights); mlp: `flatten` only."
+            )
         ),
     ]
     kernel_size: Annotated[
@@ -136,17 +159,29 @@ class Train(Section):
     ]
     conv_padding: Annotated[
         Literal["same", "valid"],
-        Field(description="cnn: `same` keeps the map size, `valid` shrinks it; resnet: `same`."),
+        Field(
+            description=(
+                "cnn: `same` keeps 28×28 until pooling, `valid` shrinks (cheaper); resnet: `same`."
+            )
+        ),
     ]
     conv_dropout: Annotated[
         Rate,
-        Field(ge=0, lt=1, description="cnn, resnet: Dropout after each block or stage; 0: none."),
+        Field(
+            ge=0,
+            lt=1,
+            description=(
+                "cnn: dropout after each block's pooling; resnet: after each stage; 0: none."
+            ),
+        ),
     ]
     hidden_units: Annotated[
         list[Annotated[int, Field(ge=1)]],
         Field(
-            description="One Dense layer per entry, after the convolutions (if any); `[128]` is "
-            "the Dense-128 script's network."
+            description=(
+                "One Dense layer per entry, after the convolutions (if any); `[128]` is the "
+                "Dense-128 script's network, `[]` none."
+            )
         ),
         Allowed("units ≥ 1 per layer"),
     ]
@@ -155,7 +190,7 @@ class Train(Section):
         Field(description="After each convolution and hidden Dense layer."),
     ]
     dropout: Annotated[
-        Rate, Field(ge=0, lt=1, description="After each hidden Dense layer; 0: none.")
+        Rate, Field(ge=0, lt=1, description=("Dropout after each hidden Dense layer; 0: none."))
     ]
     batch_norm: Annotated[
         bool,
@@ -164,10 +199,17 @@ class Train(Section):
             "the activation."
         ),
     ]
-    augment: Annotated[Augment, Field(description=Augment.__doc__)]
+    augment: Augment  # its docstring describes it
     optimizer: Annotated[Literal["sgd", "adam", "adamw"], Field(description="The optimizer.")]
     learning_rate: Annotated[
-        Rate, Field(gt=0, description="The optimizer's rate (the peak, with a schedule).")
+        Rate,
+        Field(
+            gt=0,
+            description=(
+                "The optimizer's rate; a schedule's initial rate (cosine: its peak). `1e-3` is "
+                "read as a number."
+            ),
+        ),
     ]
     momentum: Annotated[float, Field(ge=0, lt=1, description="sgd only.")]
     nesterov: Annotated[bool, Field(description="sgd only: Nesterov momentum.")]
@@ -175,26 +217,35 @@ class Train(Section):
     schedule: Annotated[
         Literal["constant", "cosine", "plateau"],
         Field(
-            description="`constant`; `cosine`: decays to 0 over all epochs (after any warm-up); "
-            "`plateau`: lowered when the validation loss stalls (`plateau`)."
+            description=(
+                "`constant`; `cosine`: decays to 0 over all epochs (after any warm-up); "
+                "`plateau`: Keras' ReduceLROnPlateau on `val_loss` (`train.plateau`)."
+            )
         ),
     ]
     warmup_epochs: Annotated[
         int,
         Field(
             ge=0,
-            description="cosine only: epochs rising linearly from 0 to `learning_rate` before the "
-            "decay.",
+            description=(
+                "cosine only, fewer than `epochs`: the rate rises linearly from 0 to "
+                "`learning_rate` first, then the cosine decays it to 0 over the remaining epochs."
+            ),
         ),
         Unit("epochs"),
     ]
-    plateau: Annotated[Plateau, Field(description=Plateau.__doc__)]
+    plateau: Plateau  # its docstring describes it
     label_smoothing: Annotated[
-        float, Field(ge=0, lt=1, description="Of the cross-entropy's one-hot targets.")
+        float,
+        Field(
+            ge=0,
+            lt=1,
+            description=("The loss is cross-entropy on one-hot labels smoothed by this much."),
+        ),
     ]
     batch_size: Annotated[
         int,
-        Field(ge=1, description="Images per step: the global batch, split across replicas."),
+        Field(ge=1, description=("Images per step: the global batch, split across the replicas.")),
     ]
     steps_per_execution: Annotated[
         int,
@@ -219,15 +270,26 @@ class Train(Section):
         ),
         Unit("a device count"),
     ]
-    epochs: Annotated[int, Field(ge=1, description="Passes over the training split.")]
-    early_stopping: Annotated[EarlyStopping, Field(description=EarlyStopping.__doc__)]
-    checkpoint: Annotated[Checkpoint, Field(description=Checkpoint.__doc__)]
+    epochs: Annotated[
+        int,
+        Field(
+            ge=1,
+            description=(
+                "The most passes over the training split (early stopping may end sooner)."
+            ),
+        ),
+    ]
+    early_stopping: EarlyStopping  # its docstring describes it
+    checkpoint: Checkpoint  # its docstring describes it
     seed: Annotated[
         int,
         Field(
             ge=0,
             lt=MAX_SEED,
-            description="Seeds the weights, the batches' order, dropout and augmentation.",
+            description=(
+                "Seeds the weights, shuffling, dropout and augmentation (with deterministic "
+                "TensorFlow kernels)."
+            ),
         ),
         Unit("a seed"),
     ]
