@@ -15,6 +15,7 @@ from stages.predict import __main__ as predict
 from stages.preprocess import __main__ as preprocess
 from stages.shared import cli
 from stages.train import __main__ as train
+from stages.train import timing
 from tests.helpers.project import file_tree, write_yaml
 from tests.helpers.tiny import tiny_params
 from tools import classify
@@ -189,3 +190,58 @@ def test_classify_tables_raise_no_pandas_warning():
         warnings.simplefilter("error")
         for output_format in ("table", "csv", "json"):
             assert "a.png" in classify.render([row], output_format)
+
+
+def test_an_unwritable_timing_record_stops_training_before_any_output_is_replaced(
+    tmp_path, tiny_run, tiny_source, read_only, capsys, monkeypatch
+):
+    """Nothing may fail after the outputs are committed: the timing record (outside the tracked
+    metrics) is written before them."""
+    params = write_yaml(tmp_path / "params.yaml", tiny_params(tiny_source))
+    out = tmp_path / "out"
+    out.mkdir()
+    before = _previous(out, EARLIER["train"])
+    _, remount = read_only
+    with remount() as timings:
+        monkeypatch.setenv(timing.TIMINGS_ENV, str(timings / "timings"))
+        module, argv = _stage_argv("train", tiny_run, out)
+        code, lines = _run_stage(module, [*argv, f"--params={params}"], capsys)
+    assert code == 2, lines
+    assert len(lines) == 1 and "Read-only file system" in lines[0], lines
+    assert _everything(out) == before
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_a_file_where_an_output_folder_must_be_stops_the_stage_before_its_work(
+    tmp_path, tiny_run, tiny_source, capsys, stage
+):
+    params = write_yaml(tmp_path / "params.yaml", tiny_params(tiny_source))
+    (tmp_path / "blocked").write_text("a file, not a folder")
+    module, argv = _stage_argv(stage, tiny_run, tmp_path / "blocked")
+    code, lines = _run_stage(module, [*argv, f"--params={params}"], capsys)
+    assert code == 2, lines
+    assert len(lines) == 1 and lines[0].startswith("error: cannot write "), lines
+    assert lines[0].endswith(
+        f"{tmp_path / 'blocked'} is a file, where a directory must be; "
+        "move it away, then run again"
+    )
+    assert (tmp_path / "blocked").read_text() == "a file, not a folder"
+
+
+def test_a_file_where_dvclive_writes_its_folder_stops_training_before_it_starts(
+    tmp_path, tiny_run, tiny_source, capsys, caplog
+):
+    params = write_yaml(tmp_path / "params.yaml", tiny_params(tiny_source))
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "live").write_text("a file where metrics/train goes")
+    before = _everything(out)
+    module, argv = _stage_argv("train", tiny_run, out)
+    code, lines = _run_stage(module, [*argv, f"--params={params}"], capsys)
+    assert code == 2, lines
+    assert lines == [
+        f"error: cannot write {out / 'live'}: a file is there, where the stage writes a "
+        "directory; move it away, then run again"
+    ]
+    assert "epoch 1/" not in caplog.text
+    assert _everything(out) == before

@@ -3,6 +3,7 @@ never half of one, and the next `dvc repro` completes."""
 
 import functools
 import http.server
+import json
 import os
 import random
 import signal
@@ -11,6 +12,7 @@ import sys
 import threading
 import time
 
+import psutil
 import pytest
 
 from stages.shared import fashion_mnist
@@ -18,7 +20,7 @@ from tests.helpers.project import REPO, file_tree, write_yaml
 from tests.helpers.tiny import tiny_params
 from tools import commands
 
-SIGNALS = [signal.SIGINT, signal.SIGTERM]
+SIGNALS = [signal.SIGINT, signal.SIGTERM, signal.SIGHUP]  # SIGHUP: a closed terminal
 
 
 class SlowHandler(http.server.SimpleHTTPRequestHandler):
@@ -188,3 +190,72 @@ def test_kill_9_leftovers_are_ignored_by_git_and_removed_by_the_next_run(
     subprocess.run(argv, cwd=REPO, check=True, capture_output=True)
     assert not list(out.rglob(".*.tmp*"))
     assert {p.name for p in out.iterdir()} == {"model.keras", "model.onnx", "live", "curves.png"}
+
+
+def _start_long_repro(repo) -> tuple[subprocess.Popen, list[str]]:
+    """`dvc repro` started, returned once the train stage has run its third epoch."""
+    process = subprocess.Popen(
+        commands.dvc_argv("repro"),
+        cwd=repo.root,
+        env=repo.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    output = []
+    while "epoch 3/" not in (line := process.stdout.readline()):
+        output.append(line)
+        assert line, "".join(output)
+    return process, output
+
+
+def _stage_processes(repo) -> list[psutil.Process]:
+    """The stage processes still running in `repo` (a train stage DVC left behind)."""
+    found = []
+    for process in psutil.process_iter(["cmdline", "cwd"]):
+        cmdline = " ".join(process.info["cmdline"] or [])
+        if process.info["cwd"] == str(repo.root) and "-m stages." in cmdline:
+            found.append(process)
+    return found
+
+
+@pytest.mark.slow
+def test_what_dvc_records_is_what_ran_whatever_happens_during_training(repo):
+    """Params or code edited while the stage trains, or `dvc repro` itself killed (SIGTERM, as
+    `timeout` sends, or SIGKILL): the outputs stay the last good ones, `dvc.lock` still describes
+    them, and the stage does not train on alone."""
+    repo.repro()
+    repo.set_params("train", epochs=100)
+    repo.commit("a longer run, not run yet")
+    good = _outputs(repo)
+
+    edits = {
+        "params.yaml": ("learning_rate: 0.05", "learning_rate: 0.1"),
+        "stages/train/fit.py": ("import dataclasses", "import dataclasses  # edited"),
+    }
+    messages = {
+        "params.yaml": "params.yaml's train section changed during the run "
+        "(learning_rate 0.05 → 0.1); the outputs of the values that ran are not written",
+        "stages/train/fit.py": "stages/train/fit.py changed during the run; the outputs of the "
+        "code that ran are not written",
+    }
+    for path, (old, new) in edits.items():
+        process, _ = _start_long_repro(repo)
+        text = (repo.root / path).read_text()
+        assert old in text
+        (repo.root / path).write_text(text.replace(old, new, 1))
+        rest, _ = process.communicate(timeout=300)
+        assert process.returncode != 0 and messages[path] in rest, rest
+        assert _outputs(repo) == good, path
+        repo.run("git", "checkout", path)
+
+    for signum in (signal.SIGTERM, signal.SIGKILL):
+        process, _ = _start_long_repro(repo)
+        os.kill(process.pid, signum)  # DVC alone, not its process group
+        rest, _ = process.communicate(timeout=60)  # returns once the stage closed the pipe too
+        assert "stopped, so this stage stops too: every output is as it was" in rest, rest
+        assert not _stage_processes(repo), signum
+        assert _outputs(repo) == good, signum
+        status = json.loads(repo.dvc("status", "--json"))
+        assert list(status) == ["train"]  # the truth: train's params changed, nothing else ran
+        assert status["train"] == [{"changed deps": {"params.yaml": {"train": "modified"}}}]

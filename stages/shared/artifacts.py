@@ -18,6 +18,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from stages.shared import record
 from stages.shared.errors import PipelineError
 
 if TYPE_CHECKING:
@@ -31,7 +32,7 @@ _ENVIRONMENT_FIXES = {
     errno.EACCES: "make it writable for you (chmod/chown)",
     errno.EPERM: "make it writable for you (chmod/chown)",
 }
-_STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
+_STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
 
 
 class OutputError(PipelineError):
@@ -50,6 +51,25 @@ def environment_error(error: OSError, where: Iterable[Path]) -> OutputError | No
         return None
     place = ", ".join(sorted({str(p.parent) for p in where})) or error.filename or "."
     return OutputError(f"cannot write {place}: {error.strerror}; {fix}, then run again")
+
+
+def check_place(path: Path, kind: str) -> None:
+    """OutputError if `path` cannot become a `kind` ("file" or "directory"): a file stands where
+    one of its folders must be, or the other kind stands at `path` itself. Checked when an output
+    is staged, before the stage's work, not when it is renamed into place after it."""
+    for parent in reversed(path.parents):
+        if parent.exists() and not parent.is_dir():
+            raise OutputError(
+                f"cannot write {path}: {parent} is a file, where a directory must be; move it "
+                "away, then run again"
+            )
+    is_dir = path.is_dir() and not path.is_symlink()
+    if path.exists() and is_dir != (kind == "directory"):
+        found = "directory" if is_dir else "file"
+        raise OutputError(
+            f"cannot write {path}: a {found} is there, where the stage writes a {kind}; move it "
+            "away, then run again"
+        )
 
 
 def _prefix(path: Path) -> str:
@@ -94,7 +114,7 @@ class Outputs:
     def file(self, path: Path) -> Path:
         """A new empty temporary file to write `path`'s content into. It keeps the suffix:
         Keras and matplotlib choose the format by it."""
-        self._prepare(path)
+        self._prepare(path, "file")
         fd, name = tempfile.mkstemp(
             dir=path.parent, prefix=_prefix(path), suffix=f".tmp{path.suffix}"
         )
@@ -104,7 +124,7 @@ class Outputs:
 
     def directory(self, path: Path) -> Path:
         """A new empty temporary directory to fill with `path`'s content."""
-        self._prepare(path)
+        self._prepare(path, "directory")
         name = tempfile.mkdtemp(dir=path.parent, prefix=_prefix(path), suffix=".tmp")
         self._staged.append((Path(name), path))
         return Path(name)
@@ -112,14 +132,17 @@ class Outputs:
     def finals(self) -> list[Path]:
         return list(self._finals)
 
-    def _prepare(self, path: Path) -> None:
+    def _prepare(self, path: Path, kind: str) -> None:
         self._finals.append(path)
+        check_place(path, kind)
         path.parent.mkdir(parents=True, exist_ok=True)
         remove_stale_temporaries(path)
 
     def commit(self) -> None:
         """Rename every staged output into place, with Ctrl-C and SIGTERM held back meanwhile so
-        that the set is never left half-renamed."""
+        that the set is never left half-renamed; first, check that the params and code the stage
+        ran with are still what `dvc repro` will record (stages/shared/record.py)."""
+        record.check()
         for tmp, _ in self._staged:
             # mkstemp and mkdtemp create for their owner only; artifacts are shared files.
             tmp.chmod(0o755 if tmp.is_dir() else 0o644)

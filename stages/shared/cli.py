@@ -1,11 +1,13 @@
-"""Runs a stage's `main` as a command: logging, clean exits on user errors and on SIGTERM."""
+"""Runs a stage's `main` as a command: logging, clean exits on user errors and on SIGTERM, SIGHUP
+or the end of the DVC process that runs it, and the record of what the stage started with."""
 
+import contextlib
 import logging
 import signal
 import sys
 from collections.abc import Callable
 
-from stages.shared import artifacts
+from stages.shared import artifacts, lifeline, record
 from stages.shared.errors import PipelineError
 
 EXIT_USER_ERROR = 2
@@ -16,15 +18,28 @@ def _raise_keyboard_interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
 
 
+def _stage_of(main: Callable) -> str | None:
+    """The stage whose `main` this is (`stages.<stage>.__main__`), or None for a tool."""
+    spec = getattr(main, "__globals__", {}).get("__spec__")
+    parts = (getattr(spec, "name", "") or "").split(".")
+    return (
+        parts[1] if len(parts) == 3 and parts[0] == "stages" and parts[2] == "__main__" else None
+    )
+
+
 def run(main: Callable[[], int | None]) -> None:
     """Call `main` and exit with the code it returns; report a PipelineError in one line and exit
     2: no traceback hides the fix."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     # SIGTERM (a killed `dvc repro`, CI cancelling) unwinds like Ctrl-C, so the `finally` blocks
     # that delete temporary files run and no half-written artifact is left behind.
-    signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+    for signum in (signal.SIGTERM, signal.SIGHUP):  # SIGHUP: the terminal was closed
+        signal.signal(signum, _raise_keyboard_interrupt)
+    lifeline.hold()
+    stage = _stage_of(main)
     try:
-        code = main()
+        with record.recording(stage) if stage else contextlib.nullcontext():
+            code = main()
     except PipelineError as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(EXIT_USER_ERROR)
@@ -44,6 +59,8 @@ def run(main: Callable[[], int | None]) -> None:
         )
         sys.exit(EXIT_INTERRUPTED)
     except KeyboardInterrupt:
-        print("interrupted: every output is as it was before this run", file=sys.stderr)
+        stopped = lifeline.runner_stopped()
+        why = f"{stopped}, so this stage stops too" if stopped else "interrupted"
+        print(f"{why}: every output is as it was before this run", file=sys.stderr)
         sys.exit(EXIT_INTERRUPTED)
     sys.exit(code or 0)

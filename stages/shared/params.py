@@ -18,6 +18,7 @@ import annotated_types
 import pydantic
 from pydantic_core import PydanticCustomError
 
+from stages.shared import record
 from stages.shared.errors import ParamsError
 
 if TYPE_CHECKING:
@@ -294,6 +295,8 @@ def load(path: Path, model: type[S]) -> S:
             f"{path}: no `{model.section}:` section; every stage reads its own section"
         )
     try:
-        return validate(model, document[model.section])
+        settings = validate(model, document[model.section])
     except ParamsError as error:
         raise ParamsError(f"{path}: {error}") from None
+    record.note_section(path, model.section, document[model.section], read_yaml)
+    return settings

@@ -25,21 +25,6 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    args = parse_args(argv)
-    cfg = params.load(args.params, settings.Train)
-    run = startup.start(cfg)
-    train, val = splits.read_split(args.train), splits.read_split(args.val)
-    model = network.build_and_compile(cfg, run.strategy, len(train[0]))
-    with distribution.staged_outputs(run.chief) as out:
-        fitted = fit.fit(model, cfg, train, val, out.directory(args.live))
-        gap = saving.save_model(model, cfg, out.file(args.model), out.file(args.onnx), val[0])
-        figures.save(curves.training_curves(fitted.history), out.file(args.curves_png))
-    if run.chief:
-        timing.write_timing(fitted.timing)
-    log_result(args, fitted, gap, run.chief)
-
-
 def log_result(args: argparse.Namespace, fitted: fit.Fitted, gap: float, chief: bool) -> None:
     if not chief:
         logger.info("trained in step with the chief, which wrote the model")
@@ -51,6 +36,25 @@ def log_result(args: argparse.Namespace, fitted: fit.Fitted, gap: float, chief: 
         *(args.live, args.curves_png, fitted.timing.train_seconds),
         fitted.history["val_accuracy"].iloc[-1],
     )
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = parse_args(argv)
+    cfg = params.load(args.params, settings.Train)
+    run = startup.start(cfg)
+    train, val = splits.read_split(args.train), splits.read_split(args.val)
+    model = network.build_and_compile(cfg, run.strategy, len(train[0]))
+    with distribution.staged_outputs(run.chief) as out:
+        # Staged before training, so that an output's place that cannot be written fails first.
+        keras_file, onnx_file, curves_file = map(
+            out.file, (args.model, args.onnx, args.curves_png)
+        )
+        fitted = fit.fit(model, cfg, train, val, out.directory(args.live))
+        gap = saving.save_model(model, cfg, keras_file, onnx_file, val[0])
+        figures.save(curves.training_curves(fitted.history), curves_file)
+        if run.chief:  # before the outputs replace the last good ones: nothing may fail after
+            timing.write_timing(fitted.timing)
+    log_result(args, fitted, gap, run.chief)
 
 
 if __name__ == "__main__":

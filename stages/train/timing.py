@@ -37,8 +37,7 @@ def write_timing(timing: Timing, environ: Mapping[str, str] = os.environ) -> Pat
     if not directory:
         return None
     path = Path(directory) / f"{timing.experiment}.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with artifacts.atomic_path(path) as tmp:
+    with artifacts.atomic_path(path) as tmp:  # it makes the directory
         artifacts.write_json(tmp, dataclasses.asdict(timing))
     return path
 
