@@ -131,21 +131,8 @@ def test_a_failed_or_interrupted_dvc_repro_keeps_the_last_good_outputs(repo):
 
     # Ctrl-C in a terminal: SIGINT to `dvc repro` and the stage it runs (one process group).
     repo.set_params("train", epochs=150)
-    # Started, not run: the test reads its output while it runs, and signals its process group.
-    process = subprocess.Popen(
-        commands.dvc_argv("repro"),
-        cwd=repo.root,
-        env=repo.env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,  # its own process group, as a terminal's foreground job
-    )
-    os.set_blocking(process.stdout.fileno(), True)
-    output = []
-    while "epoch 3/150" not in (line := process.stdout.readline()):
-        output.append(line)
-        assert line, "".join(output)
+    # Its own process group, as a terminal's foreground job: the test signals the group.
+    process = _start_long_repro(repo, new_session=True)
     time.sleep(random.Random(0).uniform(0, 0.5))
     os.killpg(process.pid, signal.SIGINT)
     rest, _ = process.communicate(timeout=60)
@@ -192,8 +179,9 @@ def test_kill_9_leftovers_are_ignored_by_git_and_removed_by_the_next_run(
     assert {p.name for p in out.iterdir()} == {"model.keras", "model.onnx", "live", "curves.png"}
 
 
-def _start_long_repro(repo) -> tuple[subprocess.Popen, list[str]]:
-    """`dvc repro` started, returned once the train stage has run its third epoch."""
+def _start_long_repro(repo, new_session: bool = False) -> subprocess.Popen:
+    """`dvc repro` started (not run: the test reads its output while it runs), returned once the
+    train stage has run its third epoch."""
     process = subprocess.Popen(
         commands.dvc_argv("repro"),
         cwd=repo.root,
@@ -201,12 +189,14 @@ def _start_long_repro(repo) -> tuple[subprocess.Popen, list[str]]:
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        start_new_session=new_session,
     )
+    os.set_blocking(process.stdout.fileno(), True)
     output = []
     while "epoch 3/" not in (line := process.stdout.readline()):
         output.append(line)
         assert line, "".join(output)
-    return process, output
+    return process
 
 
 def _stage_processes(repo) -> list[psutil.Process]:
@@ -240,7 +230,7 @@ def test_what_dvc_records_is_what_ran_whatever_happens_during_training(repo):
         "code that ran are not written",
     }
     for path, (old, new) in edits.items():
-        process, _ = _start_long_repro(repo)
+        process = _start_long_repro(repo)
         text = (repo.root / path).read_text()
         assert old in text
         (repo.root / path).write_text(text.replace(old, new, 1))
@@ -250,7 +240,7 @@ def test_what_dvc_records_is_what_ran_whatever_happens_during_training(repo):
         repo.run("git", "checkout", path)
 
     for signum in (signal.SIGTERM, signal.SIGKILL):
-        process, _ = _start_long_repro(repo)
+        process = _start_long_repro(repo)
         os.kill(process.pid, signum)  # DVC alone, not its process group
         rest, _ = process.communicate(timeout=60)  # returns once the stage closed the pipe too
         assert "stopped, so this stage stops too: every output is as it was" in rest, rest
