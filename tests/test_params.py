@@ -250,6 +250,31 @@ BAD_VALUES = [
     ),
     (
         download_settings.Download,
+        "download.sources",
+        ["/data/fashion-mnist", "http://[::1/x"],
+        r"download.sources\[1\]='http://\[::1/x': must be an http\(s\) URL with a host and a "
+        r"port in \[1, 65535\] \(Invalid IPv6 URL\), or a directory",
+    ),
+    (
+        download_settings.Download,
+        "download.sources",
+        ["http://mirror:port/"],
+        r"download.sources\[0\]='http://mirror:port/': must be .* \(Port could not be cast",
+    ),
+    (
+        download_settings.Download,
+        "download.sources",
+        ["https://mirror:65536/"],
+        r"sources\[0\]='https://mirror:65536/': must be .* \(Port out of range 0-65535\)",
+    ),
+    (
+        download_settings.Download,
+        "download.sources",
+        ["http:///fashion-mnist"],
+        r"sources\[0\]='http:///fashion-mnist': must be .* \(no host\), or a directory",
+    ),
+    (
+        download_settings.Download,
         "download.timeout",
         0,
         r"download.timeout=0.0: must be seconds in \(0, 3600\]",
