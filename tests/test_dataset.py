@@ -1,4 +1,5 @@
 import gzip
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -114,3 +115,32 @@ def test_split_without_expected_arrays_is_refused(tmp_path):
     np.savez(tmp_path / "bad.npz", x=np.zeros(1))
     with pytest.raises(DataError, match="unreadable split"):
         splits.read_split(tmp_path / "bad.npz")
+
+
+def test_raw_file_far_larger_than_fashion_mnist_is_refused_before_it_is_read(
+    tmp_path, monkeypatch
+):
+    """A sparse 100 MB labels file with a real header: refused from its size; never read."""
+    path = tmp_path / fashion_mnist.TRAIN_LABELS
+    with path.open("wb") as f:
+        f.write(encode_idx(np.zeros(3, dtype=np.uint8)))
+        f.truncate(100_000_000)
+    monkeypatch.setattr(Path, "read_bytes", lambda self: pytest.fail(f"{self} read"))
+    with pytest.raises(DataError) as error:
+        idx.read_idx(path, ndim=1)
+    assert str(error.value) == (
+        f"{path}: 100,000,000 bytes, more than the 60,008 of Fashion-MNIST's file; "
+        "re-run `dvc repro download`"
+    )
+
+
+def test_split_with_a_label_outside_the_ten_classes_is_refused(tmp_path):
+    np.savez(
+        tmp_path / "bad.npz", images=np.zeros((2, 28, 28), np.uint8), labels=np.uint8([3, 10])
+    )
+    with pytest.raises(DataError) as error:
+        splits.read_split(tmp_path / "bad.npz")
+    assert str(error.value) == (
+        f"{tmp_path / 'bad.npz'}: label 10 is not a class in [0, 10); "
+        "re-run `dvc repro preprocess`"
+    )

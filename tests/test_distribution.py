@@ -27,7 +27,7 @@ from stages.train import settings as train_settings
 from tests.helpers.ports import free_ports
 from tests.helpers.project import REPO, file_tree, load_pipeline, write_yaml
 from tests.helpers.repo import make_repo
-from tests.helpers.tiny import TinySource, tiny_params
+from tests.helpers.tiny import TinyRun, TinySource, tiny_params
 from tools import worker
 
 # Measured: mirrored (2 logical CPU devices) and multi_worker (2 processes) against none on the
@@ -69,6 +69,72 @@ def test_a_missing_or_wrong_tf_config_is_named_with_the_fix(text, message):
     environ = {} if text is None else {"TF_CONFIG": text}
     with pytest.raises(PipelineError, match=message):
         distribution.read_tf_config(environ)
+
+
+MALFORMED_TF_CONFIGS = [
+    (_tf_config({**WORKERS, "chief": 5}), "cluster 'chief' is 5, expected a list of"),
+    (_tf_config({"worker": "host1:2222"}), "cluster 'worker' is 'host1:2222', expected a list"),
+    (_tf_config({"worker": ["host1:port"]}), r"'host1:port' in cluster 'worker' is not a"),
+    (_tf_config({"worker": ["host1:65536"]}), r"port in \[1, 65535\]"),
+    (_tf_config({"worker": ["host1:0"]}), "'host1:0' in cluster 'worker' is not"),
+    (_tf_config({"worker": [12345]}), "12345 in cluster 'worker' is not"),
+    (_tf_config({"worker": [":2222"]}), "':2222' in cluster 'worker' is not"),
+    (_tf_config({"worker": ["host1"]}), "'host1' in cluster 'worker' is not"),
+    (_tf_config(WORKERS, ["worker"], 0), "task .* is not in the cluster"),
+    (_tf_config(WORKERS, "worker", True), "task .* is not in the cluster"),
+    ("[" * 100_000, "TF_CONFIG is not valid JSON"),
+]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    MALFORMED_TF_CONFIGS,
+    ids=[
+        "chief-int",
+        "worker-string",
+        "port-name",
+        "port-too-large",
+        "port-0",
+        "address-int",
+        "no-host",
+        "no-port",
+        "type-list",
+        "index-bool",
+        "deep-json",
+    ],
+)
+def test_a_malformed_cluster_or_task_is_named_with_the_example(text, message):
+    with pytest.raises(PipelineError, match=message) as error:
+        distribution.read_tf_config({"TF_CONFIG": text})
+    assert "\n" not in str(error.value)
+    if "task" not in message:
+        assert str(error.value).endswith(
+            f'e.g. {distribution._EXAMPLE} (docs/team.md, "Distributed training")'
+        )
+
+
+@pytest.mark.parametrize("command", ["train", "tools.worker"])
+def test_a_malformed_tf_config_ends_train_and_worker_in_one_line(tmp_path, tiny_source, command):
+    """The string "host:port" where a list goes: before TensorFlow loads, in both commands."""
+    document = tiny_params(tiny_source)
+    document["train"]["distribution"] = "multi_worker"
+    out = tmp_path / "out"
+    out.mkdir()
+    params_path = write_yaml(out / "params.yaml", document)
+    argv = {
+        "train": TinyRun(tmp_path).train_argv(out, params_path),  # splits never read
+        "tools.worker": [sys.executable, "-m", "tools.worker"],
+    }[command]
+    environ = os.environ | {"TF_CONFIG": _tf_config({"worker": "host1:2222"}, "worker", 1)}
+    result = subprocess.run(
+        argv, cwd=REPO, env=environ, capture_output=True, text=True, timeout=TIMEOUT
+    )
+    assert (result.returncode, result.stderr.count("\n")) == (2, 1), result.stderr
+    assert result.stderr.startswith(
+        "error: TF_CONFIG: cluster 'worker' is 'host1:2222', expected a list of \"host:port\" "
+        "strings; set it on every machine, e.g. TF_CONFIG="
+    )
+    assert sorted(p.name for p in out.iterdir()) == ["params.yaml"]
 
 
 @pytest.mark.parametrize(

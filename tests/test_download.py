@@ -1,10 +1,13 @@
+import contextlib
 import functools
 import gzip
 import hashlib
 import http.server
 import shutil
+import socketserver
 import threading
 import time
+from collections.abc import Callable
 
 import numpy as np
 import pytest
@@ -38,6 +41,52 @@ def http_mirror(tiny_source):
     yield f"http://127.0.0.1:{server.server_address[1]}/"
     server.shutdown()
     server.server_close()
+
+
+@pytest.fixture
+def tcp_server():
+    """Start servers on free loopback ports, each answering every connection with
+    `answer(connection, stop)`; their URLs. All are stopped at the end."""
+    stop, servers = threading.Event(), []
+
+    def start(answer: Callable) -> str:
+        class Handler(socketserver.BaseRequestHandler):
+            def handle(self) -> None:
+                self.request.recv(65536)  # the request
+                with contextlib.suppress(OSError):  # the client went away
+                    answer(self.request, stop)
+
+        server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
+        server.daemon_threads = True
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return f"http://127.0.0.1:{server.server_address[1]}"
+
+    yield start
+    stop.set()
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+def _garbage(connection, stop) -> None:
+    connection.sendall(b"GARBAGE\r\n\r\n")
+
+
+def _dripping(interval: float, headers_too: bool) -> Callable:
+    """An answer of 100,000 bytes, one every `interval` seconds (the headers at once, or also
+    dripped)."""
+    headers = b"HTTP/1.0 200 OK\r\nContent-Length: 100000\r\n\r\n"
+
+    def answer(connection, stop) -> None:
+        if not headers_too:
+            connection.sendall(headers)
+        for byte in (headers if headers_too else b"") + bytes(100_000):
+            if stop.wait(interval):
+                return
+            connection.sendall(bytes([byte]))
+
+    return answer
 
 
 def _closed_port_url() -> str:
@@ -149,7 +198,9 @@ def test_a_decompression_bomb_is_stopped_at_the_size_its_header_declares(
         sources, "decompressed_chunks", lambda p: (read.append(len(c)) or c for c in chunks(p))
     )
     with pytest.raises(DataError, match=message):
-        sources.fetch_verified(fashion_mnist.TRAIN_IMAGES, str(source), "0" * 64, tmp_path, 5)
+        sources.fetch_verified(
+            fashion_mnist.TRAIN_IMAGES, str(source), "0" * 64, tmp_path, timeout=5, deadline=100
+        )
     assert sum(read) <= 2 * sources._CHUNK  # not the 100 MB
     assert list(tmp_path.glob("*-ubyte*")) == []
 
@@ -159,4 +210,53 @@ def test_a_mirror_serving_more_than_the_real_file_is_cut_off(tmp_path, tiny_sour
     served = tiny_source.directory / f"{fashion_mnist.TRAIN_LABELS}.gz"
     assert served.stat().st_size < limit  # the tiny file passes; a real-sized one more than 1%
     with pytest.raises(DataError, match="more than 20 bytes: larger than the real file"):
-        sources.fetch_url(f"{http_mirror}{served.name}", tmp_path / "part", 5, limit=20)
+        sources.fetch_url(f"{http_mirror}{served.name}", tmp_path / "part", 5, 100, limit=20)
+
+
+@pytest.mark.parametrize(
+    ("bad", "reason"),
+    [
+        (None, "BadStatusLine: GARBAGE"),  # a server that answers what is not HTTP
+        ("http://[::1/x", "ValueError: Invalid IPv6 URL"),
+        ("http://127.0.0.1:port", "InvalidURL: nonnumeric port: 'port'"),
+    ],
+    ids=["not-http", "bracket-open", "port-not-a-number"],
+)
+def test_a_source_failing_in_any_way_is_left_for_the_next(
+    tmp_path, tiny_source, tcp_server, bad, reason
+):
+    bad = bad or tcp_server(_garbage)
+    name = fashion_mnist.TRAIN_LABELS
+    cfg = download_settings.Download.model_construct(  # unchecked, as if the params were
+        sources=[bad, str(tiny_source.directory)], sha256=tiny_source.sha256, timeout=5.0
+    )
+    assert sources.fetch_from_first_source(name, cfg, tmp_path) == str(tiny_source.directory)
+    alone = cfg.model_copy(update={"sources": [bad]})
+    (tmp_path / "alone").mkdir()
+    with pytest.raises(DataError) as error:
+        sources.fetch_from_first_source(name, alone, tmp_path / "alone")
+    assert f"\n  - {bad}: {reason}\n" in str(error.value)
+    assert list((tmp_path / "alone").iterdir()) == []
+
+
+@pytest.mark.parametrize("headers_too", [False, True], ids=["body", "headers"])
+def test_a_dripping_mirror_is_given_up_at_the_deadline(tmp_path, tcp_server, headers_too):
+    """One byte every 0.2 s: each read is within the 2 s timeout, the whole is not within 1 s."""
+    url = tcp_server(_dripping(0.2, headers_too))
+    started = time.monotonic()
+    with pytest.raises(DataError) as error:
+        sources.fetch_url(f"{url}/f.gz", tmp_path / "part", timeout=2, deadline=1, limit=10**6)
+    assert time.monotonic() - started < 2.5
+    assert str(error.value) == (
+        "still arriving after 1 s, the deadline for one file (20 × download.timeout)"
+    )
+
+
+def test_after_a_dripping_mirror_the_next_source_is_used(tmp_path, tiny_source, tcp_server):
+    """download.timeout 0.1 s: the dripping mirror is given up after 2 s in all (20 × 0.1)."""
+    dripping = tcp_server(_dripping(0.05, headers_too=False))
+    cfg = _cfg([dripping, tiny_source.directory], tiny_source.sha256, timeout=0.1)
+    started = time.monotonic()
+    name = fashion_mnist.TEST_LABELS
+    assert sources.fetch_from_first_source(name, cfg, tmp_path) == str(tiny_source.directory)
+    assert time.monotonic() - started < 4

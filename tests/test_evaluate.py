@@ -1,11 +1,14 @@
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from stages.evaluate import __main__ as evaluate
-from stages.shared import fashion_mnist, figures
+from stages.shared import fashion_mnist, figures, splits
+from stages.shared.errors import DataError
+from tests.helpers.model_files import write_onnx_classifier
 
 
 def test_main_writes_metrics_plots_and_images(tmp_path, tiny_run):
@@ -45,3 +48,36 @@ def test_figures_are_byte_identical_when_redrawn(tmp_path):
         figure = figures.prediction_grid(images, np.array([0, 1, 2]), np.array([0, 2, 2]), "abc")
         figures.save(figure, tmp_path / name)
     assert (tmp_path / "a.png").read_bytes() == (tmp_path / "b.png").read_bytes()
+
+
+def _evaluate(tmp_path, test_split, model, params) -> Path:
+    """evaluate.main on `test_split` and `model`, every output into tmp_path/out."""
+    out = tmp_path / "out"
+    flags = ["eval-metrics", "per-class", "confusion", "confusion-png", "samples-png"]
+    evaluate.main(
+        [
+            f"--test={test_split}",
+            f"--model={model}",
+            f"--params={params}",
+            *(f"--{flag}={out / flag}" for flag in [*flags, "misclassified-png"]),
+        ]
+    )
+    return out
+
+
+def test_an_empty_test_split_is_refused_not_scored_nan(tmp_path, tiny_run):
+    empty = tmp_path / "test.npz"
+    splits.write_split(empty, np.zeros((0, 28, 28), np.uint8), np.zeros(0, np.uint8))
+    with pytest.raises(DataError) as error:
+        _evaluate(tmp_path, empty, tiny_run.onnx, tiny_run.params)
+    assert str(error.value) == (
+        f"{empty}: holds no images, nothing to score; re-run `dvc repro preprocess`"
+    )
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_model_answering_nan_writes_no_metrics(tmp_path, tiny_run):
+    model = write_onnx_classifier(tmp_path / "nan.onnx", "nan")
+    with pytest.raises(DataError, match="nan.onnx: answered .* not finite"):
+        _evaluate(tmp_path, tiny_run.test, model, tiny_run.params)
+    assert not (tmp_path / "out").exists()

@@ -80,7 +80,7 @@ def test_measuring_leaves_the_network_trained_after_unchanged():
         (dict(architecture="resnet", conv_filters=[30_000], hidden_units=[]), "conv_filters"),
         (
             dict(
-                architecture="resnet", conv_filters=[64], head="global_average", batch_size=10**6
+                architecture="resnet", conv_filters=[64], head="global_average", batch_size=60_000
             ),
             "batch_size",
         ),
@@ -94,6 +94,16 @@ def test_a_network_that_cannot_fit_is_refused_naming_the_key_and_the_limit(chang
     assert message.startswith(f"train.{key}={getattr(cfg, key)!r}: the network would have ")
     assert "but 16.0 GB of memory is available; make train." in message
     assert "\n" not in message
+
+
+def test_the_size_of_the_widest_network_allowed_is_exact():
+    """10⁹ filters, then 10⁹ units after the flattened 14×14 maps: a kernel of 1.96·10²⁰ weights,
+    beyond NumPy's int64, counted exactly."""
+    w = train_settings.MAX_WIDTH
+    cfg = _train(architecture="cnn", conv_filters=[w], hidden_units=[w], batch_norm=False)
+    convolutions = (9 * 1 * w + w) + (9 * w * w + w)
+    dense = (14 * 14 * w * w + w) + (w * 10 + 10)
+    assert network_size.network_size(cfg).parameters == convolutions + dense
 
 
 def test_the_default_network_fits():

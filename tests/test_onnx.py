@@ -17,7 +17,7 @@ from stages.shared.errors import DataError, PipelineError
 from stages.train import __main__ as train
 from stages.train import model_file, onnx_export, tensorflow_setup
 from stages.train import settings as train_settings
-from tests.helpers.model_files import rewrite_onnx_metadata
+from tests.helpers.model_files import rewrite_onnx_metadata, write_onnx_classifier
 from tests.helpers.project import REPO, write_yaml
 from tests.helpers.tiny import tiny_params
 
@@ -325,3 +325,31 @@ def test_onnx_runtime_gives_the_same_bits_on_an_emulated_cpu_without_avx512(
     assert hashes["native", "pipeline"] == hashes["Haswell-v4", "pipeline"] != ""
     # The control: with ONNX Runtime's default optimisations the two CPUs differ.
     assert hashes["native", "all"] != hashes["Haswell-v4", "all"]
+
+
+@pytest.mark.parametrize(
+    ("answer", "message"),
+    [
+        ("one_row", r"answered 3 images with float32 \(1, 10\), expected float32 \(3, 10\)"),
+        ("nan", r"answered 3 images with probabilities that are not finite \(NaN or ±inf\)"),
+        ("scores", r"answered 3 images with probabilities from 7 to 7, not in \[0, 1\]"),
+        ("unnormalised", r"probabilities that sum to 9.99\d+ for one of them, not 1 \(±0.0001\)"),
+    ],
+    ids=["one-row", "nan", "scores", "unnormalised"],
+)
+def test_a_model_answering_other_than_probabilities_is_refused_in_one_line(
+    tmp_path, answer, message
+):
+    path = write_onnx_classifier(tmp_path / "m.onnx", answer)
+    classifier = onnx_model.load(path)
+    with pytest.raises(DataError, match=message) as error:
+        classifier.predict(np.full((5, 28, 28), 7, np.uint8), batch_size=3)
+    assert str(error.value).startswith(f"{path}: answered 3 images with ")
+    assert str(error.value).endswith("; run `dvc repro train`") and "\n" not in str(error.value)
+
+
+def test_the_exported_model_answers_probabilities_well_within_the_tolerance(tiny_run):
+    classifier = onnx_model.load(tiny_run.onnx)
+    images, _ = splits.read_split(tiny_run.test)
+    sums = classifier.predict(images, batch_size=16).sum(axis=1, dtype=np.float64)
+    assert np.abs(sums - 1).max() < onnx_model.SUM_TOLERANCE / 100

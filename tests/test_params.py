@@ -57,7 +57,12 @@ def _load_with(tmp_path, section, dotted_key, value, *, delete=False):
 
 
 BAD_VALUES = [
-    (train_settings.Train, "train.epochs", 0, "train.epochs=0: must be an integer ≥ 1"),
+    (
+        train_settings.Train,
+        "train.epochs",
+        0,
+        r"train.epochs=0: must be an integer in \[1, 1000000\]",
+    ),
     (train_settings.Train, "train.epochs", -3, "train.epochs=-3: must be"),
     (train_settings.Train, "train.epochs", 2.5, "train.epochs=2.5: expected int"),
     (train_settings.Train, "train.epochs", True, "train.epochs=True: expected int"),
@@ -197,7 +202,7 @@ BAD_VALUES = [
         train_settings.Train,
         "train.cpu_replicas",
         0,
-        "train.cpu_replicas=0: must be a device count ≥ 1",
+        r"train.cpu_replicas=0: must be a device count in \[1, 1024\]",
     ),
     (train_settings.Train, "train.cpu_replicas", 2.0, "train.cpu_replicas=2.0: expected int"),
     (
@@ -216,7 +221,7 @@ BAD_VALUES = [
         preprocess_settings.Preprocess,
         "preprocess.val_size",
         0,
-        "preprocess.val_size=0: must be a count ≥ 1",
+        r"preprocess.val_size=0: must be a count in \[1, 59999\] or a fraction in \(0, 1\)",
     ),
     (
         preprocess_settings.Preprocess,
@@ -247,6 +252,31 @@ BAD_VALUES = [
         "download.sources",
         [],
         r"download.sources=\[\]: must be at least one",
+    ),
+    (
+        download_settings.Download,
+        "download.sources",
+        ["/data/fashion-mnist", "http://[::1/x"],
+        r"download.sources\[1\]='http://\[::1/x': must be an http\(s\) URL with a host and a "
+        r"port in \[1, 65535\] \(Invalid IPv6 URL\), or a directory",
+    ),
+    (
+        download_settings.Download,
+        "download.sources",
+        ["http://mirror:port/"],
+        r"download.sources\[0\]='http://mirror:port/': must be .* \(Port could not be cast",
+    ),
+    (
+        download_settings.Download,
+        "download.sources",
+        ["https://mirror:65536/"],
+        r"sources\[0\]='https://mirror:65536/': must be .* \(Port out of range 0-65535\)",
+    ),
+    (
+        download_settings.Download,
+        "download.sources",
+        ["http:///fashion-mnist"],
+        r"sources\[0\]='http:///fashion-mnist': must be .* \(no host\), or a directory",
     ),
     (
         download_settings.Download,
@@ -289,7 +319,78 @@ BAD_VALUES = [
 ]
 
 
-@pytest.mark.parametrize(("section", "key", "value", "message"), BAD_VALUES)
+# Past each integer's real range (and float32's), values that passed before and then ended in a
+# traceback, a hang or nonsense later.
+TOO_LARGE = [
+    (
+        train_settings.Train,
+        "train.epochs",
+        10**6 + 1,
+        r"train.epochs=1000001: must be an integer in",
+    ),
+    (train_settings.Train, "train.batch_size", 60_001, r"batch_size=60001: .* in \[1, 60000\]"),
+    (
+        train_settings.Train,
+        "train.cpu_replicas",
+        10**9,
+        r"train.cpu_replicas=1000000000: must be a device count in \[1, 1024\]",
+    ),
+    (train_settings.Train, "train.convs_per_block", 33, r"convs_per_block=33: .* in \[1, 32\]"),
+    (train_settings.Train, "train.residual_blocks", 21, r"residual_blocks=21: .* in \[1, 20\]"),
+    (
+        train_settings.Train,
+        "train.hidden_units",
+        [4] * 33,
+        r"train.hidden_units=\[4, .*\]: must be at most 32 layers, with units in \[1, 10+\]",
+    ),
+    (
+        train_settings.Train,
+        "train.hidden_units",
+        [2**62],
+        r"train.hidden_units=\[4611686018427387904\]: must be at most 32 layers",
+    ),
+    (
+        train_settings.Train,
+        "train.conv_filters",
+        [32, 10**9 + 1],
+        r"train.conv_filters=\[32, 1000000001\]: must be at least one block, with filters in",
+    ),
+    (
+        train_settings.Train,
+        "train.early_stopping.patience",
+        2**40,
+        r"train.early_stopping.patience=1099511627776: must be epochs in \[0, 1000000\]",
+    ),
+    (train_settings.Train, "train.plateau.patience", 2**40, r"plateau.patience=1099511627776"),
+    (
+        train_settings.Train,
+        "train.warmup_epochs",
+        2**40,
+        r"warmup_epochs=1099511627776: must be epochs in \[0, 1000000\]",
+    ),
+    (
+        train_settings.Train,
+        "train.learning_rate",
+        1e39,
+        r"train.learning_rate=1e\+39: must be at most 3.4e\+38: TensorFlow trains in float32",
+    ),
+    (train_settings.Train, "train.weight_decay", 1e300, r"weight_decay=1e\+300: must be at most"),
+    (
+        preprocess_settings.Preprocess,
+        "preprocess.val_size",
+        60_000,
+        r"preprocess.val_size=60000: must be a count in \[1, 59999\] or a fraction",
+    ),
+    (
+        preprocess_settings.Preprocess,
+        "preprocess.subset",
+        6001,
+        r"preprocess.subset=6001: must be null or images per class in \[2, 6000\]",
+    ),
+]
+
+
+@pytest.mark.parametrize(("section", "key", "value", "message"), BAD_VALUES + TOO_LARGE)
 def test_bad_value_is_named_with_what_is_allowed(tmp_path, section, key, value, message):
     with pytest.raises(ParamsError, match=message) as error:
         _load_with(tmp_path, section, key, value)

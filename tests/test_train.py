@@ -105,6 +105,17 @@ def test_saved_epoch_is_what_the_callbacks_keep():
     )
 
 
+def test_a_validation_loss_that_is_nan_throughout_is_a_divergence():
+    """Measured: a cnn of 4 blocks × 32 convolutions with batch norm on the tiny data, its
+    training loss finite, its validation loss NaN; the summary's best epoch then failed."""
+    history = HISTORY.assign(val_loss=np.nan)
+    with pytest.raises(PipelineError) as error:
+        run_summary.check_converged(history, _train_cfg())
+    assert str(error.value) == (
+        "training diverged: the val_loss is nan at epoch 1; lower train.learning_rate (now 0.01)"
+    )
+
+
 def test_training_summary_adds_the_best_epoch_values():
     metrics = run_summary.training_summary(HISTORY, _train_cfg(), parameters=1234)
     assert metrics["best"] == {

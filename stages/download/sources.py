@@ -1,9 +1,13 @@
 """Where the raw files come from: each source (a local directory of `.gz` files, or an HTTP(S)
 mirror) tried in order, each file decompressed and verified against its SHA-256."""
 
+import contextlib
 import gzip
 import hashlib
+import http.client
 import logging
+import socket
+import threading
 import urllib.error
 import urllib.request
 import zlib
@@ -26,23 +30,126 @@ HOW_TO_GET_THE_DATA = (
 )
 
 
-def is_url(source: str) -> bool:
-    return source.startswith(("http://", "https://"))
+class _Deadline:
+    """A download's deadline: once `seconds` have passed, every connection it made is shut down,
+    which wakes whatever waits on it (the headers, the next bytes of the body) at once."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds, self.expired = seconds, False
+        self._sockets: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(seconds, self._expire)
+        self._timer.daemon = True
+
+    def __enter__(self) -> "_Deadline":
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._timer.cancel()
+
+    def watch(self, sock: socket.socket) -> None:
+        with self._lock:
+            self._sockets.append(sock)
+            if self.expired:
+                _shut(sock)
+
+    def _expire(self) -> None:
+        with self._lock:
+            self.expired = True
+            for sock in self._sockets:
+                _shut(sock)
 
 
-def fetch_url(url: str, dest: Path, timeout: float, limit: int) -> None:
-    """Stream `url` to `dest` with a progress bar; `timeout` bounds connecting and each read;
-    DataError as soon as more than `limit` bytes arrive."""
-    with urllib.request.urlopen(url, timeout=timeout) as response, dest.open("wb") as out:
-        total = int(response.headers.get("Content-Length") or 0) or None
-        size = 0
-        with tqdm.tqdm(total=total, unit="B", unit_scale=True, desc=url, disable=None) as bar:
-            while chunk := response.read(_CHUNK):
+def _shut(sock: socket.socket) -> None:
+    with contextlib.suppress(OSError):  # already closed
+        sock.shutdown(socket.SHUT_RDWR)
+
+
+def _watched(connection_class: type, deadline: _Deadline) -> type:
+    """`connection_class` (http.client's), its socket handed to `deadline` once connected (for
+    HTTPS: after the TLS handshake, which `timeout` alone bounds)."""
+
+    class Watched(connection_class):
+        def connect(self) -> None:
+            super().connect()
+            deadline.watch(self.sock)
+
+    return Watched
+
+
+def _opener(deadline: _Deadline) -> urllib.request.OpenerDirector:
+    """urllib's opener (proxies, redirects), every connection it makes watched by `deadline`."""
+
+    class Handler(urllib.request.HTTPHandler):
+        def do_open(self, http_class: type, request: object, **kwargs: object) -> object:
+            return super().do_open(_watched(http_class, deadline), request, **kwargs)
+
+    class SecureHandler(urllib.request.HTTPSHandler):
+        def do_open(self, http_class: type, request: object, **kwargs: object) -> object:
+            return super().do_open(_watched(http_class, deadline), request, **kwargs)
+
+    return urllib.request.build_opener(Handler, SecureHandler)
+
+
+def _reason(error: Exception) -> str:
+    """A source's failure in one line: urllib's reason ("[Errno 111] Connection refused"), an HTTP
+    status, or the exception's class and message (a malformed URL, an answer that is not HTTP)."""
+    if isinstance(error, urllib.error.HTTPError):
+        text = f"HTTP {error.code} {error.reason}"
+    elif isinstance(error, urllib.error.URLError):
+        text = str(error.reason)
+    else:
+        text = f"{type(error).__name__}: {error}"
+    return " ".join(text.split())
+
+
+@contextlib.contextmanager
+def _source_failures(deadline: _Deadline) -> Iterator[None]:
+    """Whatever the source does wrong (no answer, an HTTP error, an answer that is not HTTP, a
+    malformed URL, the deadline passed) as a DataError: the next source is tried."""
+    try:
+        yield
+    except (OSError, http.client.HTTPException, ValueError) as error:
+        if deadline.expired:
+            raise DataError(_too_slow(deadline)) from error
+        raise DataError(_reason(error)) from error
+
+
+def _too_slow(deadline: _Deadline) -> str:
+    return (
+        f"still arriving after {deadline.seconds:g} s, the deadline for one file "
+        f"({settings.DEADLINE_PER_TIMEOUT} × download.timeout)"
+    )
+
+
+def fetch_url(url: str, dest: Path, timeout: float, deadline: float, limit: int) -> None:
+    """Stream `url` to `dest` with a progress bar; `timeout` bounds connecting and each read,
+    `deadline` the whole file. DataError if the source fails in any way, sends more than `limit`
+    bytes, or is still sending after `deadline` seconds."""
+    with _Deadline(deadline) as watch, dest.open("wb") as out:
+        with _source_failures(watch):
+            response = _opener(watch).open(url, timeout=timeout)
+        size, total = 0, response.length or None
+        with (
+            response,
+            tqdm.tqdm(total=total, unit="B", unit_scale=True, desc=url, disable=None) as bar,
+        ):
+            while chunk := _read(response, watch):
                 size += len(chunk)
                 if size > limit:
                     raise DataError(f"more than {limit:,} bytes: larger than the real file")
+                # A full disk raises OSError here: the machine's fault, not the source's.
                 out.write(chunk)
                 bar.update(len(chunk))
+        if watch.expired:  # the shut connection ended the body early
+            raise DataError(_too_slow(watch))
+
+
+def _read(response: http.client.HTTPResponse, deadline: _Deadline) -> bytes:
+    """The next bytes of the body, as soon as any arrive; b"" at its end."""
+    with _source_failures(deadline):
+        return response.read1(_CHUNK)
 
 
 def decompressed_chunks(gz_path: Path) -> Iterator[bytes]:
@@ -78,10 +185,15 @@ def decompress_verified(gz_path: Path, dest: Path, name: str, sha256: str) -> No
         raise
 
 
-def fetch_verified(name: str, source: str, sha256: str, out_dir: Path, timeout: float) -> None:
+def fetch_verified(
+    name: str, source: str, sha256: str, out_dir: Path, timeout: float, deadline: float
+) -> None:
     """Bring `name` from one source into `out_dir`, verified and decompressed; else DataError."""
-    if not is_url(source):
-        gz_path = Path(source).expanduser() / f"{name}.gz"
+    if not settings.is_url(source):
+        try:
+            gz_path = Path(source).expanduser() / f"{name}.gz"
+        except RuntimeError as error:  # ~user of no such user
+            raise DataError(f"cannot expand {source} ({error})") from error
         if not gz_path.is_file():
             raise DataError(f"no file {gz_path}")
         decompress_verified(gz_path, out_dir / name, name, sha256)
@@ -90,10 +202,8 @@ def fetch_verified(name: str, source: str, sha256: str, out_dir: Path, timeout: 
     # gzip never grows a file by more than a few bytes per 16 KB block: the raw size, plus 1%.
     limit = idx.max_raw_size(name) * 101 // 100
     try:
-        fetch_url(f"{source.rstrip('/')}/{name}.gz", gz_path, timeout, limit)
+        fetch_url(f"{source.rstrip('/')}/{name}.gz", gz_path, timeout, deadline, limit)
         decompress_verified(gz_path, out_dir / name, name, sha256)
-    except (urllib.error.URLError, TimeoutError, ConnectionError) as error:
-        raise DataError(str(getattr(error, "reason", error))) from error
     finally:
         gz_path.unlink(missing_ok=True)
 
@@ -104,7 +214,7 @@ def fetch_from_first_source(name: str, cfg: settings.Download, out_dir: Path) ->
     failures = []
     for source in cfg.sources:
         try:
-            fetch_verified(name, source, cfg.sha256[name], out_dir, cfg.timeout)
+            fetch_verified(name, source, cfg.sha256[name], out_dir, cfg.timeout, cfg.deadline)
         except DataError as error:
             logger.info("%s: not from %s: %s", name, source, error)
             failures.append(f"  - {source}: {error}")

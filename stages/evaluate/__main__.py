@@ -11,6 +11,7 @@ import numpy as np
 
 from stages.evaluate import charts, scoring, settings
 from stages.shared import artifacts, cli, fashion_mnist, figures, onnx_model, params, splits
+from stages.shared.errors import DataError
 
 logger = logging.getLogger(__name__)
 
@@ -29,11 +30,22 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def read_test_split(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """The test split (`splits.read_split`); DataError if it holds no image: every score of it
+    would be NaN."""
+    images, labels = splits.read_split(path)
+    if not len(labels):
+        raise DataError(
+            f"{path}: holds no images, nothing to score; re-run `dvc repro preprocess`"
+        )
+    return images, labels
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
     cfg = params.load(args.params, settings.Evaluate)
 
-    images, labels = splits.read_split(args.test)
+    images, labels = read_test_split(args.test)
     probabilities = onnx_model.load(args.model).predict(images, batch_size=cfg.batch_size)
     scores = scoring.score(probabilities, labels, fashion_mnist.CLASS_NAMES)
     drawn = charts.draw_figures(images, labels, probabilities, scores.matrix, cfg.samples)

@@ -4,9 +4,12 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
+from stages.shared import fashion_mnist
 from stages.shared.params import Allowed, Section, Unit
 
 MAX_SEED = 2**32  # NumPy's and Keras' seeds are 32-bit
+TRAINING_IMAGES = fashion_mnist.MAX_ITEMS[fashion_mnist.TRAIN_IMAGES]  # 60,000
+PER_CLASS = TRAINING_IMAGES // fashion_mnist.NUM_CLASSES  # 6,000 of each class
 
 
 class Preprocess(Section):
@@ -20,20 +23,20 @@ class Preprocess(Section):
         ),
     ]
     val_size: Annotated[
-        Annotated[int, Field(ge=1)] | Annotated[float, Field(gt=0, lt=1)],
+        Annotated[int, Field(ge=1, lt=TRAINING_IMAGES)] | Annotated[float, Field(gt=0, lt=1)],
         Field(
             description="Validation images: a count, or a fraction of the training images (after "
             "`subset`). It must leave at least one image on each side."
         ),
-        Allowed("a count ≥ 1 or a fraction in (0, 1)"),
+        Allowed(f"a count in [1, {TRAINING_IMAGES - 1}] or a fraction in (0, 1)"),
     ]
     subset: Annotated[
-        Annotated[int, Field(ge=2)] | None,
+        Annotated[int, Field(ge=2, le=PER_CLASS)] | None,
         Field(
-            description="`null`: all 60,000 training images; N: N random images per class, for "
-            "quick runs."
+            description="`null`: all 60,000 training images; N: N random images per class (of "
+            "6,000), for quick runs."
         ),
-        Allowed("null or images per class ≥ 2"),
+        Allowed(f"null or images per class in [2, {PER_CLASS}]"),
     ]
     seed: Annotated[
         int,

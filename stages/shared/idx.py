@@ -70,10 +70,22 @@ def decode_idx(data: bytes, ndim: int, name: str) -> np.ndarray:
     return np.frombuffer(data, dtype=np.uint8, offset=header_size).reshape(dims)
 
 
+def _size_limit(name: str) -> int:
+    """The largest size in bytes of a raw file called `name`: that Fashion-MNIST file's own, or
+    (another name) the largest of the four."""
+    return max_raw_size(name) if name in ITEM_SHAPES else max(map(max_raw_size, ITEM_SHAPES))
+
+
 def read_idx(path: Path, ndim: int) -> np.ndarray:
-    """Read an uncompressed IDX file; see `decode_idx`."""
+    """Read an uncompressed IDX file; see `decode_idx`. A file larger than Fashion-MNIST's is
+    refused from its size, before it is read."""
     if not path.is_file():
         raise DataError(f"{path}: missing; {_RAW_FIX}")
+    size, limit = path.stat().st_size, _size_limit(path.name)
+    if size > limit:
+        raise DataError(
+            f"{path}: {size:,} bytes, more than the {limit:,} of Fashion-MNIST's file; {_RAW_FIX}"
+        )
     return decode_idx(path.read_bytes(), ndim, str(path))
 
 

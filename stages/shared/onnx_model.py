@@ -23,23 +23,68 @@ INPUT, OUTPUT = "image", "probabilities"
 # metadata_props keys: JSON values, so that any ONNX tool can read them.
 CLASS_NAMES, TRAIN_PARAMS = "class_names", "train_params"
 _FIX = "run `dvc repro train`"
+# A softmax in float32 sums to 1 within about 1e-6 over 10 classes; 100 times that is allowed.
+SUM_TOLERANCE = 1e-4
 
 
 @dataclasses.dataclass(frozen=True)
 class Classifier:
-    """An ONNX Runtime session of a checked model, and what its metadata says."""
+    """An ONNX Runtime session of a checked model, what its metadata says, and the model's name
+    for errors (its path)."""
 
     session: onnxruntime.InferenceSession
     class_names: list[str]
     train_params: dict
+    name: str
 
     def predict(self, images: np.ndarray, batch_size: int) -> np.ndarray:
-        """float32 probabilities (n, 10) of uint8 images (n, 28, 28), `batch_size` at a time."""
+        """float32 probabilities (n, 10) of uint8 images (n, 28, 28), `batch_size` at a time;
+        DataError if the model cannot run, or answers a batch with anything but one row of
+        probabilities per image."""
         batches = [
-            self.session.run([OUTPUT], {INPUT: images[start : start + batch_size]})[0]
+            self._run(images[start : start + batch_size])
             for start in range(0, len(images), batch_size)
         ]
-        return np.concatenate(batches) if batches else np.zeros((0, len(self.class_names)))
+        empty = np.zeros((0, len(self.class_names)), np.float32)
+        return np.concatenate(batches) if batches else empty
+
+    def _run(self, images: np.ndarray) -> np.ndarray:
+        try:
+            (probabilities,) = self.session.run([OUTPUT], {INPUT: images})
+        except Exception as error:  # ONNX Runtime's own classes derive from Exception alone
+            problem = str(error).splitlines()[0] if str(error) else type(error).__name__
+            raise DataError(f"{self.name}: cannot run ({problem}); {_FIX}") from error
+        problem = probabilities_problem(probabilities, len(images))
+        if problem:
+            raise DataError(f"{self.name}: {problem}; {_FIX}")
+        return probabilities
+
+
+def probabilities_problem(probabilities: np.ndarray, count: int) -> str:
+    """What is wrong with a model's answer to `count` images, as a phrase; "" if it is float32
+    (count, 10), finite, in [0, 1], each row summing to 1 within SUM_TOLERANCE."""
+    expected = (count, fashion_mnist.NUM_CLASSES)
+    if probabilities.shape != expected or probabilities.dtype != np.float32:
+        return (
+            f"answered {count} images with {probabilities.dtype} {probabilities.shape}, "
+            f"expected float32 {expected}"
+        )
+    if not np.isfinite(probabilities).all():
+        return f"answered {count} images with probabilities that are not finite (NaN or ±inf)"
+    if probabilities.size and (probabilities.min() < 0 or probabilities.max() > 1):
+        low, high = probabilities.min(), probabilities.max()
+        return (
+            f"answered {count} images with probabilities from {low:g} to {high:g}, not in [0, 1]"
+        )
+    deviation = np.abs(probabilities.sum(axis=1, dtype=np.float64) - 1)
+    if deviation.size and deviation.max() > SUM_TOLERANCE:
+        worst = deviation.argmax()
+        return (
+            f"answered {count} images with probabilities that sum to "
+            f"{probabilities[worst].sum(dtype=np.float64):g} for one of them, not 1 "
+            f"(±{SUM_TOLERANCE:g})"
+        )
+    return ""
 
 
 def session_options() -> onnxruntime.SessionOptions:
@@ -112,7 +157,7 @@ def open_classifier(model: Path | bytes, name: str) -> Classifier:
     params = _metadata(session, TRAIN_PARAMS, name)
     if not isinstance(params, dict):
         raise DataError(f"{name}: its {TRAIN_PARAMS} metadata is not a mapping; {_FIX}")
-    return Classifier(session, names, params)
+    return Classifier(session, names, params, name)
 
 
 def load(path: Path) -> Classifier:

@@ -61,8 +61,8 @@ class Section(pydantic.BaseModel):
 
 
 def rule(ok: bool, key: str, allowed: str) -> None:
-    """A cross-field rule of a model validator: if not `ok`, `key` (of the model being validated)
-    must be `allowed`."""
+    """A cross-field rule of a model validator: if not `ok`, `key` (of the model being validated,
+    dotted; "sources.1" for a list's item) must be `allowed`."""
     if not ok:
         raise PydanticCustomError(
             "rule", "{key} must be {allowed}", {"key": key, "allowed": allowed}
@@ -195,7 +195,9 @@ def _message(model: type[Section], error: dict, raw: dict) -> str:
     """One pydantic error as one line: `section.key=value: what it must be`."""
     kind, loc = error["type"], error["loc"]
     if kind == "rule":
-        place = _place(model, (*loc, *error["ctx"]["key"].split(".")), raw)
+        # the rule's key, dotted; a list's item by its index ("sources.1")
+        parts = [int(p) if p.isdigit() else p for p in error["ctx"]["key"].split(".")]
+        place = _place(model, (*loc, *parts), raw)
         return f"{place.key}={_shown(place.value, place.field)}: must be {error['ctx']['allowed']}"
     place = _place(model, loc, raw)
     if kind == "extra_forbidden":

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from stages.shared.errors import DataError
-from stages.shared.fashion_mnist import IMAGE_SHAPE
+from stages.shared.fashion_mnist import IMAGE_SHAPE, NUM_CLASSES
 
 _SPLIT_FIX = "re-run `dvc repro preprocess`"
 
@@ -19,7 +19,8 @@ def write_split(path: Path, images: np.ndarray, labels: np.ndarray) -> None:
 
 
 def read_split(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """Read a split written by `write_split`: uint8 images (n, 28, 28), uint8 labels (n,)."""
+    """Read a split written by `write_split`: uint8 images (n, 28, 28), uint8 labels (n,) in
+    [0, 10)."""
     if not path.is_file():
         raise DataError(f"{path}: missing; {_SPLIT_FIX}")
     try:
@@ -36,5 +37,9 @@ def read_split(path: Path) -> tuple[np.ndarray, np.ndarray]:
         raise DataError(
             f"{path}: labels are {labels.dtype} {labels.shape}, "
             f"expected uint8 ({len(images)},); {_SPLIT_FIX}"
+        )
+    if len(labels) and labels.max() >= NUM_CLASSES:
+        raise DataError(
+            f"{path}: label {labels.max()} is not a class in [0, {NUM_CLASSES}); {_SPLIT_FIX}"
         )
     return images, labels

@@ -33,12 +33,16 @@ _EXAMPLE = (
     'TF_CONFIG=\'{"cluster": {"worker": ["host1:12345", "host2:12345"]}, '
     '"task": {"type": "worker", "index": 0}}\''
 )
+_MAX_PORT = 65535
+# A host name, an IPv4 address or a bracketed IPv6 address, then the port.
+_ADDRESS = re.compile(r"(?P<host>[A-Za-z0-9._-]+|\[[0-9A-Fa-f:.]+\]):(?P<port>[0-9]{1,5})")
 _FIX = f'set it on every machine, e.g. {_EXAMPLE} (docs/team.md, "Distributed training")'
 
 
 def read_tf_config(environ: Mapping[str, str]) -> dict:
-    """TF_CONFIG of `environ`, checked: a cluster of workers (and at most one chief) and this
-    process's task in it; raise PipelineError naming what is wrong and the fix."""
+    """TF_CONFIG of `environ`, checked: a cluster of workers (and at most one chief), each a
+    "host:port", and this process's task in it; raise PipelineError naming what is wrong and the
+    fix."""
     text = environ.get(TF_CONFIG)
     if not text:
         raise PipelineError(
@@ -46,24 +50,54 @@ def read_tf_config(environ: Mapping[str, str]) -> dict:
         )
     try:
         config = json.loads(text)
-    except ValueError as error:
+    except (ValueError, RecursionError) as error:  # RecursionError: nesting thousands deep
         raise PipelineError(f"{TF_CONFIG} is not valid JSON ({error}); {_FIX}") from None
     cluster = config.get("cluster") if isinstance(config, dict) else None
     if not isinstance(cluster, dict) or not (cluster.get("worker") or cluster.get("chief")):
         raise PipelineError(f"{TF_CONFIG} has no `cluster` with a `worker` list; {_FIX}")
-    if set(cluster) - {"chief", "worker"} or len(cluster.get("chief", [])) > 1:
+    if set(cluster) - {"chief", "worker"}:
         raise PipelineError(
             f"{TF_CONFIG}: cluster {sorted(cluster)}: expected workers and at most one chief "
             f"(parameter servers and evaluators are not used); {_FIX}"
         )
-    task = config.get("task")
+    for kind, addresses in cluster.items():
+        _check_addresses(kind, addresses)
+    if len(cluster.get("chief", [])) > 1:
+        raise PipelineError(f"{TF_CONFIG}: cluster {cluster}: at most one chief; {_FIX}")
+    _check_task(config.get("task"), cluster)
+    return config
+
+
+def _check_addresses(kind: str, addresses: object) -> None:
+    """PipelineError unless `addresses` (the cluster's `kind` entry) is a list of "host:port"
+    strings, each port in [1, 65535]."""
+    if not isinstance(addresses, list):
+        raise PipelineError(
+            f"{TF_CONFIG}: cluster {kind!r} is {addresses!r}, expected a list of "
+            f'"host:port" strings; {_FIX}'
+        )
+    for address in addresses:
+        found = _ADDRESS.fullmatch(address) if isinstance(address, str) else None
+        if found is None or not 1 <= int(found["port"]) <= _MAX_PORT:
+            raise PipelineError(
+                f'{TF_CONFIG}: {address!r} in cluster {kind!r} is not a "host:port" (a host '
+                f"name or address, then a port in [1, {_MAX_PORT}]); {_FIX}"
+            )
+
+
+def _check_task(task: object, cluster: dict) -> None:
+    """PipelineError unless `task` names a place in `cluster`: its type and index."""
     kind, index = (task.get("type"), task.get("index")) if isinstance(task, dict) else (None, None)
-    if kind not in cluster or not isinstance(index, int) or not 0 <= index < len(cluster[kind]):
+    if (
+        not isinstance(kind, str)
+        or kind not in cluster
+        or type(index) is not int  # not a bool either
+        or not 0 <= index < len(cluster[kind])
+    ):
         raise PipelineError(
             f"{TF_CONFIG}: task {task!r} is not in the cluster; give this machine's "
             f'"task": {{"type": "worker", "index": i}}, i its place in the worker list'
         )
-    return config
 
 
 def is_chief(config: dict) -> bool:

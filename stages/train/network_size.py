@@ -8,12 +8,11 @@ from __future__ import annotations
 import contextlib
 import copy
 import dataclasses
+import math
 import os
 import random
 from collections.abc import Iterator
 from pathlib import Path
-
-import numpy as np
 
 from stages.shared.errors import ParamsError
 from stages.train import network, settings, tensorflow_setup
@@ -49,17 +48,18 @@ def _keras_state_kept() -> Iterator[None]:
 
 def network_size(cfg: settings.Train) -> Size:
     """The parameter and activation counts of the network `network.build_model` builds for `cfg`,
-    read from its layers; no weight is allocated."""
+    read from its layers; no weight is allocated. Exact: Python's integers, where NumPy's int64
+    would overflow for the widest layers allowed."""
     tensorflow_setup.import_keras()
     from keras.src.backend.common.stateless_scope import StatelessScope
 
     with _keras_state_kept(), StatelessScope(initialize_variables=False):
         model = network.build_model(cfg)
         per_layer = {
-            layer.name: sum(int(np.prod(v.shape)) for v in layer.weights) for layer in model.layers
+            layer.name: sum(math.prod(v.shape) for v in layer.weights) for layer in model.layers
         }
         activations = sum(
-            int(np.prod(layer.output.shape[1:]))
+            math.prod(layer.output.shape[1:])
             for layer in model.layers[1:]  # not the input
         )
     largest = max(per_layer, key=per_layer.get)

@@ -36,14 +36,16 @@ def saved_epoch(history: pd.DataFrame, cfg: settings.Train) -> int:
 
 
 def check_converged(history: pd.DataFrame, cfg: settings.Train) -> None:
-    """Raise PipelineError if the loss became NaN or infinite, so no broken model is saved."""
-    losses = history["loss"].to_numpy()
-    if not np.isfinite(losses).all():
-        epoch = int(np.flatnonzero(~np.isfinite(losses))[0]) + 1
-        raise PipelineError(
-            f"training diverged: the loss is {losses[epoch - 1]} at epoch {epoch}; "
-            f"lower train.learning_rate (now {cfg.learning_rate})"
-        )
+    """Raise PipelineError if the loss or the validation loss became NaN or infinite, so no
+    broken model is saved (a network whose training loss stays finite may still answer NaN)."""
+    for name in ("loss", "val_loss"):
+        losses = history[name].to_numpy()
+        if not np.isfinite(losses).all():
+            epoch = int(np.flatnonzero(~np.isfinite(losses))[0]) + 1
+            raise PipelineError(
+                f"training diverged: the {name} is {losses[epoch - 1]} at epoch {epoch}; "
+                f"lower train.learning_rate (now {cfg.learning_rate})"
+            )
 
 
 def training_summary(history: pd.DataFrame, cfg: settings.Train, parameters: int) -> dict:

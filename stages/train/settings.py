@@ -11,6 +11,24 @@ from stages.shared.params import Allowed, Section, Unit, rule
 Monitor = Literal["loss", "accuracy", "val_loss", "val_accuracy"]
 MAX_SEED = 2**32  # Keras' and TensorFlow's seeds are 32-bit
 MAX_STEPS_PER_EXECUTION = 2**31 - 1  # TensorFlow counts steps in an int32
+# Far inside what TensorFlow's int64 step counter (epochs × batches) and the cosine schedule hold.
+MAX_EPOCHS = 1_000_000
+# One Dense layer of 10⁹ units after the 784 pixels holds 784·10⁹ float32 weights, 3.1 TB: more
+# than any machine has, whatever else the network is. (The size check refuses far less.)
+MAX_WIDTH = 10**9
+# Depth: the deepest networks measured to build, train and export (one epoch on the tiny data):
+# 5 stages × 20 residual blocks and 32 hidden layers, both with batch norm, 4 blocks × 32
+# convolutions. Keras' graph walk exceeded Python's recursion limit at 5 stages × 30 residual
+# blocks with batch norm, and at 4 blocks × 200 convolutions.
+MAX_CONVS_PER_BLOCK = 32
+MAX_RESIDUAL_BLOCKS = 20
+MAX_HIDDEN_LAYERS = 32
+# A batch of more than the 60,000 training images is one batch of all of them.
+MAX_BATCH_SIZE = fashion_mnist.MAX_ITEMS[fashion_mnist.TRAIN_IMAGES]
+# Logical CPU devices: more than a large server's cores only slows training down.
+MAX_CPU_REPLICAS = 1024
+# TensorFlow trains in float32: a rate or decay above its largest number becomes infinite.
+MAX_FLOAT32 = 3.4e38
 Rate = Annotated[float, Unit("a rate")]
 
 
@@ -28,7 +46,9 @@ class EarlyStopping(Section):
         ),
     ]
     patience: Annotated[
-        int, Field(ge=0, description="Epochs without improvement before stopping."), Unit("epochs")
+        int,
+        Field(ge=0, le=MAX_EPOCHS, description="Epochs without improvement before stopping."),
+        Unit("epochs"),
     ]
     restore_best_weights: Annotated[
         bool, Field(description="Keep the best epoch's weights, not the last epoch's.")
@@ -60,7 +80,11 @@ class Plateau(Section):
     ]
     patience: Annotated[
         int,
-        Field(ge=0, description="Epochs without a lower validation loss before lowering."),
+        Field(
+            ge=0,
+            le=MAX_EPOCHS,
+            description="Epochs without a lower validation loss before lowering.",
+        ),
         Unit("epochs"),
     ]
 
@@ -113,7 +137,7 @@ class Train(Section):
         ),
     ]
     conv_filters: Annotated[
-        list[Annotated[int, Field(ge=1)]],
+        list[Annotated[int, Field(ge=1, le=MAX_WIDTH)]],
         Field(
             min_length=1,
             description=(
@@ -121,15 +145,17 @@ class Train(Section):
                 "that wide (the stem convolution has the first entry's width)."
             ),
         ),
-        Allowed("at least one block, with filters ≥ 1 per block"),
+        Allowed(f"at least one block, with filters in [1, {MAX_WIDTH}] per block"),
     ]
     convs_per_block: Annotated[
         int,
         Field(
             ge=1,
+            le=MAX_CONVS_PER_BLOCK,
             description=(
                 "cnn: convolutions per block, each Conv2D [→ BatchNorm] → activation; then 2×2 "
-                "max-pooling."
+                "max-pooling. At most 32 (like `residual_blocks` at most 20 and `hidden_units` 32 "
+                "layers): the deepest networks measured to build, train and export."
             ),
         ),
     ]
@@ -137,6 +163,7 @@ class Train(Section):
         int,
         Field(
             ge=1,
+            le=MAX_RESIDUAL_BLOCKS,
             description=(
                 "resnet: basic blocks per stage, each two Conv2D [→ BatchNorm] and a shortcut (a "
                 "1×1 Conv2D where the width or size changes); every stage after the first starts "
@@ -176,14 +203,15 @@ class Train(Section):
         ),
     ]
     hidden_units: Annotated[
-        list[Annotated[int, Field(ge=1)]],
+        list[Annotated[int, Field(ge=1, le=MAX_WIDTH)]],
         Field(
+            max_length=MAX_HIDDEN_LAYERS,
             description=(
                 "One Dense layer per entry, after the convolutions (if any); `[128]` is the "
                 "Dense-128 script's network, `[]` none."
-            )
+            ),
         ),
-        Allowed("units ≥ 1 per layer"),
+        Allowed(f"at most {MAX_HIDDEN_LAYERS} layers, with units in [1, {MAX_WIDTH}] each"),
     ]
     activation: Annotated[
         Literal["relu", "elu", "gelu", "selu", "sigmoid", "swish", "tanh"],
@@ -207,13 +235,15 @@ class Train(Section):
             gt=0,
             description=(
                 "The optimizer's rate; a schedule's initial rate (cosine: its peak). `1e-3` is "
-                "read as a number."
+                "read as a number. At most 3.4e38, float32's largest."
             ),
         ),
     ]
     momentum: Annotated[float, Field(ge=0, lt=1, description="sgd only.")]
     nesterov: Annotated[bool, Field(description="sgd only: Nesterov momentum.")]
-    weight_decay: Annotated[float, Field(ge=0, description="adamw only: decoupled weight decay.")]
+    weight_decay: Annotated[
+        float, Field(ge=0, description="adamw only: decoupled weight decay; at most 3.4e38.")
+    ]
     schedule: Annotated[
         Literal["constant", "cosine", "plateau"],
         Field(
@@ -227,6 +257,7 @@ class Train(Section):
         int,
         Field(
             ge=0,
+            le=MAX_EPOCHS,
             description=(
                 "cosine only, fewer than `epochs`: the rate rises linearly from 0 to "
                 "`learning_rate` first, then the cosine decays it to 0 over the remaining epochs."
@@ -245,7 +276,12 @@ class Train(Section):
     ]
     batch_size: Annotated[
         int,
-        Field(ge=1, description=("Images per step: the global batch, split across the replicas.")),
+        Field(
+            ge=1,
+            le=MAX_BATCH_SIZE,
+            description="Images per step: the global batch, split across the replicas; more "
+            "than the 60,000 training images would be one batch of all.",
+        ),
     ]
     steps_per_execution: Annotated[
         int,
@@ -266,7 +302,9 @@ class Train(Section):
     cpu_replicas: Annotated[
         int,
         Field(
-            ge=1, description="mirrored without a GPU: logical CPU devices to split the CPU into."
+            ge=1,
+            le=MAX_CPU_REPLICAS,
+            description="mirrored without a GPU: logical CPU devices to split the CPU into.",
         ),
         Unit("a device count"),
     ]
@@ -274,6 +312,7 @@ class Train(Section):
         int,
         Field(
             ge=1,
+            le=MAX_EPOCHS,
             description=(
                 "The most passes over the training split (early stopping may end sooner)."
             ),
@@ -304,6 +343,12 @@ class Train(Section):
 
     @pydantic.model_validator(mode="after")
     def _consistent(self) -> "Train":
+        for key in ("learning_rate", "weight_decay"):
+            rule(
+                getattr(self, key) <= MAX_FLOAT32,
+                key,
+                f"at most {MAX_FLOAT32:g}: TensorFlow trains in float32, where more is infinite",
+            )
         rule(
             not (self.activation == "gelu" and self.numerics == "fastest"),
             "activation",
