@@ -1,6 +1,8 @@
 """Classifying your own images end to end: files and folders in, a table, CSV or JSON out."""
 
+import io
 import json
+import struct
 import subprocess
 import sys
 from pathlib import Path
@@ -85,6 +87,70 @@ def test_one_bad_file_is_reported_and_the_others_classified(tmp_path, tiny_run, 
     assert rows["empty-folder"]["error"].startswith("folder holds no images")
     assert rows["missing.jpg"]["error"] == "no such file or folder"
     assert "classified 2 of 5 inputs; 3 failed" in result.stderr
+
+
+def _corrupt(image_format: str) -> bytes:
+    """A small image saved as `image_format`, with its header broken: an AVIF that names no
+    primary image (Pillow raises RuntimeError), a DDS of no known pixel format
+    (NotImplementedError)."""
+    buffer = io.BytesIO()
+    Image.new("RGB", (32, 32), (200, 10, 10)).save(buffer, format=image_format)
+    data = bytearray(buffer.getvalue())
+    if image_format == "AVIF":
+        data[data.index(b"pitm")] = 0  # the box naming the primary image, renamed away
+    else:
+        data[80:84] = struct.pack("<I", 0)  # the pixel format's flags
+    return bytes(data)
+
+
+@pytest.mark.parametrize(
+    ("image_format", "raised"), [("AVIF", RuntimeError), ("DDS", NotImplementedError)]
+)
+def test_a_file_pillow_fails_on_in_its_own_way_is_one_row_among_the_others(
+    tmp_path, tiny_run, photos, image_format, raised
+):
+    folder, expected = photos
+    bad = tmp_path / f"bad.{image_format.lower()}"
+    bad.write_bytes(_corrupt(image_format))
+    with pytest.raises(raised), Image.open(bad) as image:  # what Pillow itself raises
+        image.load()
+
+    result = _run(
+        folder / "photo0.png",
+        bad,
+        folder / "photo1.png",
+        "--model",
+        tiny_run.onnx,
+        "--format",
+        "json",
+    )
+
+    assert result.returncode == classify.EXIT_SOME_FAILED, result.stderr
+    rows = {Path(row["file"]).name: row for row in json.loads(result.stdout)}
+    assert [rows[f"photo{i}.png"]["predicted"] for i in (0, 1)] == expected[:2]
+    assert rows[bad.name]["error"].startswith(f"Pillow cannot decode it ({raised.__name__}: ")
+    assert "classified 2 of 3 inputs; 1 failed" in result.stderr
+
+
+@pytest.mark.parametrize("target", ["folder", "model", "image"])
+def test_output_over_a_folder_the_model_or_an_image_is_refused_first(
+    tmp_path, tiny_run, photos, target
+):
+    folder, _ = photos
+    model = tmp_path / "model.onnx"
+    model.write_bytes(tiny_run.onnx.read_bytes())
+    image = tmp_path / "photo0.png"
+    image.write_bytes((folder / "photo0.png").read_bytes())
+    output = {"folder": tmp_path, "model": model, "image": image}[target]
+    before = {path: path.read_bytes() for path in (model, image)}
+
+    result = _run(tmp_path, folder, "--model", model, "--format", "csv", "--output", output)
+
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"error: --output {output}: is ")  # and nothing else:
+    assert result.stderr.count("\n") == 1  # no image was classified
+    assert {path: path.read_bytes() for path in (model, image)} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.onnx", "photo0.png"]
 
 
 def test_table_and_csv_outputs(tmp_path, tiny_run, photos):

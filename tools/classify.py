@@ -23,6 +23,7 @@ import pandas as pd
 import tqdm
 
 from stages.shared import artifacts, cli, fashion_mnist, onnx_model
+from stages.shared.errors import PipelineError
 from tools import images
 
 logger = logging.getLogger(__name__)
@@ -58,6 +59,23 @@ def classify(
                 top = top_classes(p)
                 row.update(predicted=top[0][0], confidence=top[0][1], top3=top)
         yield from rows
+
+
+def check_output(output: Path, model: Path, files: Iterable[Path]) -> None:
+    """Raise PipelineError if writing `output` would replace a folder, the model or one of the
+    images to classify."""
+    if output.is_dir():
+        raise PipelineError(
+            f"--output {output}: is a folder; name a file, e.g. {output / 'results.csv'}"
+        )
+    target = output.resolve()
+    if target == model.resolve():
+        raise PipelineError(f"--output {output}: is the model; name another file for the results")
+    if any(path.resolve() == target for path in files):
+        raise PipelineError(
+            f"--output {output}: is one of the images to classify; name another file for the "
+            "results"
+        )
 
 
 def render(rows: list[dict], output_format: str) -> str:
@@ -98,11 +116,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.batch_size < 1:
         parser.error("--batch-size must be at least 1")
 
+    files, problems = images.find_images(args.paths)  # names only: no image is read yet
+    if args.output:
+        check_output(args.output, args.model, files)
     model = onnx_model.load(args.model)
     with contextlib.ExitStack() as stack:
         # Staged first, so that an unwritable --output stops the run before any work.
         output = stack.enter_context(artifacts.atomic_path(args.output)) if args.output else None
-        files, problems = images.find_images(args.paths)
         rows = [{"file": str(path), "error": problem} for path, problem in problems]
         progress = tqdm.tqdm(total=len(files), unit="image", disable=None, file=sys.stderr)
         for row in classify(files, model, args.batch_size):
