@@ -1,7 +1,9 @@
 """Classifying your own images end to end: files and folders in, a table, CSV or JSON out."""
 
+import csv
 import io
 import json
+import os
 import struct
 import subprocess
 import sys
@@ -34,10 +36,11 @@ def photos(tmp_path_factory, tiny_run):
     return folder, [fashion_mnist.CLASS_NAMES[k] for k in probabilities.argmax(axis=1)]
 
 
-def _run(*argv) -> subprocess.CompletedProcess:
+def _run(*argv, cwd: Path = REPO) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "tools.classify", *map(str, argv)],
-        cwd=REPO,
+        cwd=cwd,
+        env=dict(os.environ, PYTHONPATH=str(REPO)),  # tools.classify from anywhere
         capture_output=True,
         text=True,
         timeout=120,
@@ -167,6 +170,51 @@ def test_table_and_csv_outputs(tmp_path, tiny_run, photos):
     table = pd.read_csv(tmp_path / "o.csv")
     assert list(table.columns) == classify.COLUMNS
     assert table["predicted"].tolist() == expected
+
+
+# Names a spreadsheet would run as formulas, and one whose carriage return would end a CSV row.
+HOSTILE_NAMES = ["=cmd|' -C calc'!A0.png", "+SUM(1+1).png", "two\rlines.png"]
+
+
+def test_csv_file_names_are_cells_no_spreadsheet_runs_and_one_row_each(tmp_path, tiny_run, photos):
+    folder, expected = photos
+    for name in HOSTILE_NAMES:
+        (tmp_path / name).write_bytes((folder / "photo0.png").read_bytes())
+
+    result = _run(
+        *HOSTILE_NAMES,
+        "--model",
+        tiny_run.onnx,
+        "--format",
+        "csv",
+        "--output",
+        "out.csv",
+        cwd=tmp_path,  # the names as typed: the cells start with them
+    )
+
+    assert result.returncode == 0, result.stderr
+    with open(tmp_path / "out.csv", newline="", encoding="utf-8") as f:
+        header, *rows = list(csv.reader(f))
+    assert header == classify.COLUMNS
+    assert [row[0] for row in rows] == [
+        "'=cmd|' -C calc'!A0.png",
+        "'+SUM(1+1).png",
+        "two\rlines.png",
+    ]
+    assert [row[1] for row in rows] == expected[:1] * 3
+    assert b'"two\rlines.png"' in (tmp_path / "out.csv").read_bytes()
+
+
+def test_every_csv_cell_that_starts_like_a_formula_is_neutralised():
+    starts = ["=1+1", "+1", "-1", "@SUM(A1)", "\t=1", "\r=1", "x=1", "a\nb"]
+    rows = [{"file": name, "error": "not an image that Pillow can read"} for name in starts]
+
+    text = classify.render(rows, "csv")
+
+    cells = [row[0] for row in csv.reader(io.StringIO(text, newline=""))][1:]
+    assert cells == [f"'{name}" for name in starts[:6]] + starts[6:]
+    for cell in cells:
+        assert f'\n"{cell}",' in text  # quoted, so a newline or carriage return stays inside
 
 
 def test_missing_model_is_a_user_error_with_exit_2(tmp_path, photos):

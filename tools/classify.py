@@ -11,6 +11,7 @@ written)."""
 
 import argparse
 import contextlib
+import csv
 import io
 import json
 import logging
@@ -30,6 +31,8 @@ logger = logging.getLogger(__name__)
 
 EXIT_SOME_FAILED = 1
 COLUMNS = ["file", "predicted", "confidence", "top3", "error"]
+# A CSV cell starting with one of these is a formula to a spreadsheet (OWASP, "CSV Injection").
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 def top_classes(probabilities: np.ndarray, k: int = 3) -> list[tuple[str, float]]:
@@ -78,6 +81,24 @@ def check_output(output: Path, model: Path, files: Iterable[Path]) -> None:
         )
 
 
+def csv_cell(value: object) -> object:
+    """`value` as a CSV cell that no spreadsheet runs: text starting like a formula gets a
+    leading apostrophe, as OWASP advises; a missing value is an empty cell."""
+    if isinstance(value, str):
+        return f"'{value}" if value.startswith(FORMULA_STARTS) else value
+    return "" if pd.isna(value) else value
+
+
+def render_csv(table: pd.DataFrame) -> str:
+    """`table` as CSV with every text cell quoted: a file name holding a comma, a quote, a
+    newline or a carriage return stays in its cell, and reading it back gives one row per image."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, quoting=csv.QUOTE_NONNUMERIC, lineterminator="\n")
+    writer.writerow(table.columns)
+    writer.writerows([csv_cell(value) for value in row] for row in table.itertuples(index=False))
+    return buffer.getvalue()
+
+
 def render(rows: list[dict], output_format: str) -> str:
     """The rows as an aligned text table, CSV or JSON."""
     if output_format == "json":
@@ -88,9 +109,7 @@ def render(rows: list[dict], output_format: str) -> str:
         for top in table["top3"]
     ]
     if output_format == "csv":
-        buffer = io.StringIO()
-        table.to_csv(buffer, index=False)
-        return buffer.getvalue()
+        return render_csv(table)
     table["confidence"] = table["confidence"].map(lambda c: "" if pd.isna(c) else f"{c:.0%}")
     cells = [COLUMNS, *table.astype(object).fillna("").astype(str).to_numpy().tolist()]
     widths = [max(len(row[i]) for row in cells) for i in range(len(COLUMNS))]
