@@ -217,6 +217,33 @@ def test_every_csv_cell_that_starts_like_a_formula_is_neutralised():
         assert f'\n"{cell}",' in text  # quoted, so a newline or carriage return stays inside
 
 
+def _scaled_model(source: Path, target: Path, factor: float) -> Path:
+    """A copy of an ONNX model whose probabilities are multiplied by `factor` (NaN: all NaN)."""
+    import onnx
+    from onnx import helper
+
+    proto = onnx.load(source)
+    (last,) = [n for n in proto.graph.node if onnx_model.OUTPUT in n.output]
+    last.output[list(last.output).index(onnx_model.OUTPUT)] = "unscaled"
+    proto.graph.initializer.append(
+        helper.make_tensor("factor", onnx.TensorProto.FLOAT, [], [factor])
+    )
+    proto.graph.node.append(helper.make_node("Mul", ["unscaled", "factor"], [onnx_model.OUTPUT]))
+    onnx.save(proto, target)
+    return target
+
+
+def test_a_model_giving_nan_is_one_line_and_never_json_with_nan(tmp_path, tiny_run, photos):
+    folder, _ = photos
+    model = _scaled_model(tiny_run.onnx, tmp_path / "nan.onnx", float("nan"))
+
+    result = _run(folder, "--model", model, "--format", "json")
+
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1
+    assert result.stdout == ""  # no JSON at all rather than NaN, which no JSON parser reads
+
+
 def test_missing_model_is_a_user_error_with_exit_2(tmp_path, photos):
     folder, _ = photos
     result = _run(folder, "--model", tmp_path / "none.onnx")

@@ -24,7 +24,7 @@ import pandas as pd
 import tqdm
 
 from stages.shared import artifacts, cli, fashion_mnist, onnx_model
-from stages.shared.errors import PipelineError
+from stages.shared.errors import DataError, PipelineError
 from tools import images
 
 logger = logging.getLogger(__name__)
@@ -62,6 +62,19 @@ def classify(
                 top = top_classes(p)
                 row.update(predicted=top[0][0], confidence=top[0][1], top3=top)
         yield from rows
+
+
+def classify_with_progress(
+    files: list[Path], model: onnx_model.Classifier, batch_size: int
+) -> list[dict]:
+    """`classify`'s rows, with a progress bar on a terminal; the bar is closed even if the model
+    fails, so that the error starts a line of its own."""
+    rows = []
+    with tqdm.tqdm(total=len(files), unit="image", disable=None, file=sys.stderr) as progress:
+        for row in classify(files, model, batch_size):
+            rows.append(row)
+            progress.update()
+    return rows
 
 
 def check_output(output: Path, model: Path, files: Iterable[Path]) -> None:
@@ -102,7 +115,13 @@ def render_csv(table: pd.DataFrame) -> str:
 def render(rows: list[dict], output_format: str) -> str:
     """The rows as an aligned text table, CSV or JSON."""
     if output_format == "json":
-        return json.dumps(rows, indent=2) + "\n"
+        try:  # NaN is not JSON: refuse to write it rather than write a file no parser reads
+            return json.dumps(rows, indent=2, allow_nan=False) + "\n"
+        except ValueError:
+            raise DataError(
+                "the model gave scores that are not numbers (NaN or infinity), which JSON cannot "
+                "hold: the model file is broken; train it again (`dvc repro train`)"
+            ) from None
     table = pd.DataFrame(rows, columns=COLUMNS)
     table["top3"] = [
         ", ".join(f"{name} {p:.2f}" for name, p in top) if isinstance(top, list) else ""
@@ -143,11 +162,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         # Staged first, so that an unwritable --output stops the run before any work.
         output = stack.enter_context(artifacts.atomic_path(args.output)) if args.output else None
         rows = [{"file": str(path), "error": problem} for path, problem in problems]
-        progress = tqdm.tqdm(total=len(files), unit="image", disable=None, file=sys.stderr)
-        for row in classify(files, model, args.batch_size):
-            rows.append(row)
-            progress.update()
-        progress.close()
+        rows += classify_with_progress(files, model, args.batch_size)
         text = render(rows, args.format)
         if output:
             artifacts.write_text(output, text)
