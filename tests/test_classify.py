@@ -1,6 +1,10 @@
 """Classifying your own images end to end: files and folders in, a table, CSV or JSON out."""
 
+import csv
+import io
 import json
+import os
+import struct
 import subprocess
 import sys
 from pathlib import Path
@@ -32,10 +36,11 @@ def photos(tmp_path_factory, tiny_run):
     return folder, [fashion_mnist.CLASS_NAMES[k] for k in probabilities.argmax(axis=1)]
 
 
-def _run(*argv) -> subprocess.CompletedProcess:
+def _run(*argv, cwd: Path = REPO) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "tools.classify", *map(str, argv)],
-        cwd=REPO,
+        cwd=cwd,
+        env=dict(os.environ, PYTHONPATH=str(REPO)),  # tools.classify from anywhere
         capture_output=True,
         text=True,
         timeout=120,
@@ -87,6 +92,70 @@ def test_one_bad_file_is_reported_and_the_others_classified(tmp_path, tiny_run, 
     assert "classified 2 of 5 inputs; 3 failed" in result.stderr
 
 
+def _corrupt(image_format: str) -> bytes:
+    """A small image saved as `image_format`, with its header broken: an AVIF that names no
+    primary image (Pillow raises RuntimeError), a DDS of no known pixel format
+    (NotImplementedError)."""
+    buffer = io.BytesIO()
+    Image.new("RGB", (32, 32), (200, 10, 10)).save(buffer, format=image_format)
+    data = bytearray(buffer.getvalue())
+    if image_format == "AVIF":
+        data[data.index(b"pitm")] = 0  # the box naming the primary image, renamed away
+    else:
+        data[80:84] = struct.pack("<I", 0)  # the pixel format's flags
+    return bytes(data)
+
+
+@pytest.mark.parametrize(
+    ("image_format", "raised"), [("AVIF", RuntimeError), ("DDS", NotImplementedError)]
+)
+def test_a_file_pillow_fails_on_in_its_own_way_is_one_row_among_the_others(
+    tmp_path, tiny_run, photos, image_format, raised
+):
+    folder, expected = photos
+    bad = tmp_path / f"bad.{image_format.lower()}"
+    bad.write_bytes(_corrupt(image_format))
+    with pytest.raises(raised), Image.open(bad) as image:  # what Pillow itself raises
+        image.load()
+
+    result = _run(
+        folder / "photo0.png",
+        bad,
+        folder / "photo1.png",
+        "--model",
+        tiny_run.onnx,
+        "--format",
+        "json",
+    )
+
+    assert result.returncode == classify.EXIT_SOME_FAILED, result.stderr
+    rows = {Path(row["file"]).name: row for row in json.loads(result.stdout)}
+    assert [rows[f"photo{i}.png"]["predicted"] for i in (0, 1)] == expected[:2]
+    assert rows[bad.name]["error"].startswith(f"Pillow cannot decode it ({raised.__name__}: ")
+    assert "classified 2 of 3 inputs; 1 failed" in result.stderr
+
+
+@pytest.mark.parametrize("target", ["folder", "model", "image"])
+def test_output_over_a_folder_the_model_or_an_image_is_refused_first(
+    tmp_path, tiny_run, photos, target
+):
+    folder, _ = photos
+    model = tmp_path / "model.onnx"
+    model.write_bytes(tiny_run.onnx.read_bytes())
+    image = tmp_path / "photo0.png"
+    image.write_bytes((folder / "photo0.png").read_bytes())
+    output = {"folder": tmp_path, "model": model, "image": image}[target]
+    before = {path: path.read_bytes() for path in (model, image)}
+
+    result = _run(tmp_path, folder, "--model", model, "--format", "csv", "--output", output)
+
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"error: --output {output}: is ")  # and nothing else:
+    assert result.stderr.count("\n") == 1  # no image was classified
+    assert {path: path.read_bytes() for path in (model, image)} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.onnx", "photo0.png"]
+
+
 def test_table_and_csv_outputs(tmp_path, tiny_run, photos):
     folder, expected = photos
     result = _run(folder, "--model", tiny_run.onnx)
@@ -101,6 +170,78 @@ def test_table_and_csv_outputs(tmp_path, tiny_run, photos):
     table = pd.read_csv(tmp_path / "o.csv")
     assert list(table.columns) == classify.COLUMNS
     assert table["predicted"].tolist() == expected
+
+
+# Names a spreadsheet would run as formulas, and one whose carriage return would end a CSV row.
+HOSTILE_NAMES = ["=cmd|' -C calc'!A0.png", "+SUM(1+1).png", "two\rlines.png"]
+
+
+def test_csv_file_names_are_cells_no_spreadsheet_runs_and_one_row_each(tmp_path, tiny_run, photos):
+    folder, expected = photos
+    for name in HOSTILE_NAMES:
+        (tmp_path / name).write_bytes((folder / "photo0.png").read_bytes())
+
+    result = _run(
+        *HOSTILE_NAMES,
+        "--model",
+        tiny_run.onnx,
+        "--format",
+        "csv",
+        "--output",
+        "out.csv",
+        cwd=tmp_path,  # the names as typed: the cells start with them
+    )
+
+    assert result.returncode == 0, result.stderr
+    with open(tmp_path / "out.csv", newline="", encoding="utf-8") as f:
+        header, *rows = list(csv.reader(f))
+    assert header == classify.COLUMNS
+    assert [row[0] for row in rows] == [
+        "'=cmd|' -C calc'!A0.png",
+        "'+SUM(1+1).png",
+        "two\rlines.png",
+    ]
+    assert [row[1] for row in rows] == expected[:1] * 3
+    assert b'"two\rlines.png"' in (tmp_path / "out.csv").read_bytes()
+
+
+def test_every_csv_cell_that_starts_like_a_formula_is_neutralised():
+    starts = ["=1+1", "+1", "-1", "@SUM(A1)", "\t=1", "\r=1", "x=1", "a\nb"]
+    rows = [{"file": name, "error": "not an image that Pillow can read"} for name in starts]
+
+    text = classify.render(rows, "csv")
+
+    cells = [row[0] for row in csv.reader(io.StringIO(text, newline=""))][1:]
+    assert cells == [f"'{name}" for name in starts[:6]] + starts[6:]
+    for cell in cells:
+        assert f'\n"{cell}",' in text  # quoted, so a newline or carriage return stays inside
+
+
+def _scaled_model(source: Path, target: Path, factor: float) -> Path:
+    """A copy of an ONNX model whose probabilities are multiplied by `factor` (NaN: all NaN)."""
+    import onnx
+    from onnx import helper
+
+    proto = onnx.load(source)
+    (last,) = [n for n in proto.graph.node if onnx_model.OUTPUT in n.output]
+    last.output[list(last.output).index(onnx_model.OUTPUT)] = "unscaled"
+    proto.graph.initializer.append(
+        helper.make_tensor("factor", onnx.TensorProto.FLOAT, [], [factor])
+    )
+    proto.graph.node.append(helper.make_node("Mul", ["unscaled", "factor"], [onnx_model.OUTPUT]))
+    onnx.save(proto, target)
+    return target
+
+
+def test_a_model_giving_nan_is_one_line_and_never_json_with_nan(tmp_path, tiny_run, photos):
+    folder, _ = photos
+    model = _scaled_model(tiny_run.onnx, tmp_path / "nan.onnx", float("nan"))
+
+    result = _run(folder, "--model", model, "--format", "json")
+
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1
+    assert result.stdout == ""  # no JSON at all rather than NaN, which no JSON parser reads
 
 
 def test_missing_model_is_a_user_error_with_exit_2(tmp_path, photos):

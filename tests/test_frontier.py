@@ -1,4 +1,5 @@
 import json
+import re
 import sys
 
 import pytest
@@ -6,7 +7,7 @@ import pytest
 from stages.shared import params
 from stages.shared.errors import DataError, PipelineError
 from stages.train import timing
-from tests.helpers.project import REPO, apply_overrides, committed_params, write_yaml
+from tests.helpers.project import REPO, apply_overrides, committed_params, file_tree, write_yaml
 from tools import experiments, frontier, params_reference, presets
 
 
@@ -47,6 +48,71 @@ def test_choose_takes_the_best_validation_accuracy_within_the_budget(budget, cho
 def test_choose_refuses_a_budget_no_run_met():
     with pytest.raises(PipelineError, match="no run trained within 50 s"):
         frontier.choose(RESULTS, 50)
+
+
+@pytest.fixture
+def recorded(tmp_path, monkeypatch):
+    """A checkout whose metrics/frontier.json and plot record RESULTS; every candidate has a
+    finished experiment (no DVC runs: `dvc exp show` and the timing records are stubbed)."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "frontier").mkdir()
+    (tmp_path / "metrics").mkdir()
+    (tmp_path / frontier.RESULTS).write_text(json.dumps(RESULTS))
+    (tmp_path / frontier.PLOT).write_bytes(b"\x89PNG the committed plot")
+    monkeypatch.setattr(experiments, "shown", lambda: {name: {} for name in RESULTS})
+    monkeypatch.setattr(experiments, "result", lambda name, _: RESULTS[name])
+    return tmp_path
+
+
+@pytest.mark.parametrize(
+    ("candidates", "message"),
+    [
+        ("", "frontier/candidates.yaml: names no candidate; add one"),
+        ("# every candidate deleted\n", "frontier/candidates.yaml: names no candidate; add one"),
+        (
+            "fast: {train.epochs: 1}\nmiddle: {train.epochs: 2}\n",
+            "metrics/frontier.json records 5 runs and frontier/candidates.yaml names 2 "
+            "(not middle-worse, slow-good, slow-worse): collecting would replace the frontier "
+            "by less",
+        ),
+    ],
+    ids=["empty", "comments-only", "fewer"],
+)
+def test_collect_refuses_to_replace_the_frontier_by_less(recorded, candidates, message):
+    (recorded / frontier.CANDIDATES).write_text(candidates)
+    before = file_tree(recorded / "metrics")
+
+    with pytest.raises(PipelineError, match=re.escape(message)):
+        frontier.main(["collect"])
+
+    assert file_tree(recorded / "metrics") == before
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (None, "metrics/frontier.json: missing; run `make frontier`"),
+        ("{ not json", "metrics/frontier.json: not valid JSON (Expecting property name"),
+        ("[1, 2]", "metrics/frontier.json: expected a mapping of runs to results"),
+        ('{"fast": 3}', "metrics/frontier.json: expected a mapping of runs to results"),
+        ("{}", "metrics/frontier.json: records no run"),
+        ('{"fast": {"val_accuracy": 0.9}}', "run 'fast' has no numeric train_seconds"),
+        ('{"fast": {"train_seconds": 1, "val_accuracy": "0.9"}}', "no numeric val_accuracy"),
+        ('{"fast": {"train_seconds": NaN, "val_accuracy": 0.9}}', "no numeric train_seconds"),
+    ],
+    ids=["missing", "not-json", "a-list", "not-runs", "empty", "no-time", "text", "nan"],
+)
+def test_choose_without_a_readable_frontier_names_the_fix(recorded, content, message):
+    if content is None:
+        (recorded / frontier.RESULTS).unlink()
+    else:
+        (recorded / frontier.RESULTS).write_text(content)
+
+    with pytest.raises(PipelineError, match=re.escape(message)) as raised:
+        frontier.main(["choose", "900"])
+
+    error = str(raised.value)
+    assert "\n" not in error and "git checkout -- metrics/frontier.json" in error
 
 
 def test_table_lists_runs_fastest_first_with_the_frontier_in_bold():

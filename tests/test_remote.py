@@ -15,11 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers.ports import free_ports
-from tests.helpers.project import file_tree
+from tests.helpers.ports import free_ports, silent_server
+from tests.helpers.project import REPO, file_tree
 from tests.helpers.repo import Repo, make_repo
 from tests.helpers.tiny import TinySource
-from tools import remote
+from tools import commands, remote
 
 
 def slow_e2e(test):
@@ -205,12 +205,76 @@ def test_remote_local_is_this_clones_own_and_round_trips(
     assert UP_TO_DATE in second.dvc("status")
 
 
-@pytest.mark.e2e
-def test_push_without_a_remote_says_how_to_configure_one(repo: Repo):
-    result = repo.attempt(sys.executable, "-m", "tools.remote", "push")
+def tracked(root: Path) -> Repo:
+    """A git + DVC repository with one file tracked by DVC and no remote, whose commands run
+    tools.remote from this checkout."""
+    repo = Repo(root)
+    repo.env["PYTHONPATH"] = str(REPO)
+    root.mkdir()
+    repo.run("git", "init", "-q")
+    repo.dvc("init", "-q")
+    (root / "weights.bin").write_bytes(b"weights")
+    repo.dvc("add", "-q", "weights.bin")
+    repo.commit("one file tracked by DVC")
+    return repo
 
-    assert result.returncode != 0
+
+def sync(repo: Repo, direction: str) -> subprocess.CompletedProcess:
+    """`make push` / `make pull` as the Makefile runs them; for a pull, the file and DVC's cache
+    are gone first, so that it has something to fetch."""
+    if direction == "pull":
+        shutil.rmtree(repo.root / ".dvc/cache")
+        (repo.root / "weights.bin").unlink()
+    return commands.attempt(
+        [sys.executable, "-m", "tools.remote", direction], cwd=repo.root, env=repo.env, timeout=60
+    )
+
+
+@pytest.mark.parametrize("direction", ["push", "pull"])
+def test_push_and_pull_without_a_remote_say_how_to_configure_one(tmp_path, direction):
+    result = sync(tracked(tmp_path / "project"), direction)
+
+    assert result.returncode == 2
+    assert result.stderr == f"error: {remote.NO_REMOTE}\n"
     assert "make remote-local" in result.stderr and "make remote-s3" in result.stderr
+
+
+@pytest.mark.parametrize("direction", ["push", "pull"])
+def test_an_s3_endpoint_that_never_answers_is_given_up_within_the_bound_announced(
+    tmp_path, direction
+):
+    repo = tracked(tmp_path / "project")
+    repo.env.update(AWS_ACCESS_KEY_ID="key", AWS_SECRET_ACCESS_KEY="secret")
+    (tmp_path / "aws-config").touch()  # nothing of this machine's AWS setup takes part
+    repo.env.update(AWS_CONFIG_FILE=str(tmp_path / "aws-config"))
+    repo.env.update(AWS_SHARED_CREDENTIALS_FILE=str(tmp_path / "aws-config"))
+    for variable in ("AWS_PROFILE", "AWS_MAX_ATTEMPTS"):
+        repo.env.pop(variable, None)
+    with silent_server() as port:
+        with open(repo.root / ".dvc/config", "a", encoding="utf-8") as config:
+            # What `make remote-s3 URL=… ENDPOINT=…` writes, and timeouts of 1 s, the least.
+            config.write(
+                f"[core]\n    remote = team\n['remote \"team\"']\n"
+                f"    url = s3://{BUCKET}/cache\n    endpointurl = http://127.0.0.1:{port}\n"
+                "    connect_timeout = 1\n    read_timeout = 1\n"
+            )
+        started = time.monotonic()
+
+        result = sync(
+            repo, direction
+        )  # without the bound: 65 s with these timeouts, 7 min without
+
+        elapsed = time.monotonic() - started
+    announced = result.stderr.splitlines()[0]
+    assert announced.startswith(
+        f"dvc {direction}: {'to' if direction == 'push' else 'from'} remote 'team' "
+        f"(s3://{BUCKET}/cache at http://127.0.0.1:{port}); waits at most about 12 s for a "
+        "request that gets no answer (5 tries × 1 attempt × (connect_timeout 1 s + "
+        "read_timeout 1 s)"
+    )
+    assert result.returncode != 0
+    assert f"error: `dvc {direction}` failed: the remote does not answer" in result.stderr
+    assert elapsed < 12 + 10  # the bound, and DVC's start-up on a busy machine
 
 
 @pytest.mark.e2e
@@ -237,6 +301,10 @@ def test_remote_s3_wants_an_s3_url(repo: Repo):
         ),
         ("ERROR: unexpected error - The specified bucket does not exist", "does not exist"),
         ("ERROR: unexpected error - Could not connect to the endpoint URL", "does not answer"),
+        (
+            'ERROR: failed to connect to s3 (b/c/files/md5) - Read timeout on endpoint URL: "h"',
+            "does not answer",
+        ),
     ],
 )
 def test_diagnose_names_the_problem(dvc_error: str, meaning: str):

@@ -13,7 +13,8 @@ import pytest
 from PIL import Image
 from playwright.sync_api import sync_playwright
 
-from tests.helpers.repo import make_repo
+from tests.helpers.project import REPO, file_tree
+from tests.helpers.repo import Repo, make_repo
 
 pytestmark = pytest.mark.e2e
 
@@ -86,6 +87,55 @@ def test_report_fails_when_dvc_cannot_load_a_metrics_file(branched, tmp_path):
     assert result.returncode == 2
     assert "metrics/eval.json" in result.stderr
     assert not (tmp_path / "report").exists()
+
+
+@pytest.fixture(scope="module")
+def plotted(tmp_path_factory) -> Repo:
+    """A git + DVC repository with one metric and two plots (a data series and an image) committed
+    on main, and no pipeline: what `tools.report` needs, in seconds."""
+    repo = Repo(tmp_path_factory.mktemp("plotted") / "project")
+    repo.env["PYTHONPATH"] = str(REPO)  # tools.report, from this checkout
+    (repo.root / "metrics").mkdir(parents=True)
+    (repo.root / "metrics/eval.json").write_text('{"accuracy": 0.5}\n')
+    (repo.root / "metrics/curve.csv").write_text("step,loss\n0,1.0\n1,0.5\n")
+    Image.new("RGB", (4, 4), (200, 10, 10)).save(repo.root / "metrics/picture.png")
+    (repo.root / "dvc.yaml").write_text(
+        "metrics:\n- metrics/eval.json\nplots:\n- metrics/curve.csv:\n    x: step\n"
+        "    y: loss\n- metrics/picture.png\n"
+    )
+    repo.run("git", "init", "-q", "-b", "main")
+    repo.dvc("init", "-q")
+    repo.commit("metrics and plots")
+    return repo
+
+
+@pytest.mark.parametrize("out", ["mine", "metrics", "metrics/eval.json"])
+def test_report_refuses_to_replace_what_it_did_not_write(plotted, out):
+    (plotted.root / "mine").mkdir(exist_ok=True)
+    (plotted.root / "mine/keep").write_text("x")
+    before = file_tree(plotted.root)
+
+    result = _report(plotted, "--base", "main", "--out", out)
+
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.startswith(f"error: --out {out}: ") and result.stderr.count("\n") == 1
+    assert "name a" in result.stderr
+    assert file_tree(plotted.root) == before
+
+
+def test_a_previous_report_is_replaced_unless_it_holds_a_file_of_yours(plotted):
+    for _ in range(2):  # `make report` twice: the second replaces the first
+        result = _report(plotted, "--base", "main", "--out", "report")
+        assert result.returncode == 0, result.stderr
+    written = sorted(p.name for p in (plotted.root / "report").iterdir())
+    assert written == ["index.html", "plots", "report.md", "summary.md"]
+    (plotted.root / "report/notes.txt").write_text("mine")
+
+    result = _report(plotted, "--base", "main", "--out", "report")
+
+    assert result.returncode == 2
+    assert "report: holds notes.txt, which the report does not write" in result.stderr
+    assert (plotted.root / "report/notes.txt").read_text() == "mine"
 
 
 def test_experiment_with_a_set_param_shows_in_exp_show_and_leaves_dvc_yaml_alone(repo):

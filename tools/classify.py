@@ -11,6 +11,7 @@ written)."""
 
 import argparse
 import contextlib
+import csv
 import io
 import json
 import logging
@@ -23,12 +24,15 @@ import pandas as pd
 import tqdm
 
 from stages.shared import artifacts, cli, fashion_mnist, onnx_model
+from stages.shared.errors import DataError, PipelineError
 from tools import images
 
 logger = logging.getLogger(__name__)
 
 EXIT_SOME_FAILED = 1
 COLUMNS = ["file", "predicted", "confidence", "top3", "error"]
+# A CSV cell starting with one of these is a formula to a spreadsheet (OWASP, "CSV Injection").
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 def top_classes(probabilities: np.ndarray, k: int = 3) -> list[tuple[str, float]]:
@@ -60,19 +64,71 @@ def classify(
         yield from rows
 
 
+def classify_with_progress(
+    files: list[Path], model: onnx_model.Classifier, batch_size: int
+) -> list[dict]:
+    """`classify`'s rows, with a progress bar on a terminal; the bar is closed even if the model
+    fails, so that the error starts a line of its own."""
+    rows = []
+    with tqdm.tqdm(total=len(files), unit="image", disable=None, file=sys.stderr) as progress:
+        for row in classify(files, model, batch_size):
+            rows.append(row)
+            progress.update()
+    return rows
+
+
+def check_output(output: Path, model: Path, files: Iterable[Path]) -> None:
+    """Raise PipelineError if writing `output` would replace a folder, the model or one of the
+    images to classify."""
+    if output.is_dir():
+        raise PipelineError(
+            f"--output {output}: is a folder; name a file, e.g. {output / 'results.csv'}"
+        )
+    target = output.resolve()
+    if target == model.resolve():
+        raise PipelineError(f"--output {output}: is the model; name another file for the results")
+    if any(path.resolve() == target for path in files):
+        raise PipelineError(
+            f"--output {output}: is one of the images to classify; name another file for the "
+            "results"
+        )
+
+
+def csv_cell(value: object) -> object:
+    """`value` as a CSV cell that no spreadsheet runs: text starting like a formula gets a
+    leading apostrophe, as OWASP advises; a missing value is an empty cell."""
+    if isinstance(value, str):
+        return f"'{value}" if value.startswith(FORMULA_STARTS) else value
+    return "" if pd.isna(value) else value
+
+
+def render_csv(table: pd.DataFrame) -> str:
+    """`table` as CSV with every text cell quoted: a file name holding a comma, a quote, a
+    newline or a carriage return stays in its cell, and reading it back gives one row per image."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, quoting=csv.QUOTE_NONNUMERIC, lineterminator="\n")
+    writer.writerow(table.columns)
+    writer.writerows([csv_cell(value) for value in row] for row in table.itertuples(index=False))
+    return buffer.getvalue()
+
+
 def render(rows: list[dict], output_format: str) -> str:
     """The rows as an aligned text table, CSV or JSON."""
     if output_format == "json":
-        return json.dumps(rows, indent=2) + "\n"
+        try:  # NaN is not JSON: refuse to write it rather than write a file no parser reads
+            return json.dumps(rows, indent=2, allow_nan=False) + "\n"
+        except ValueError:
+            raise DataError(
+                "the model gave scores that are not numbers (NaN or infinity), which JSON cannot "
+                "hold: the model file is broken; train it again (`dvc repro train`)"
+            ) from None
     table = pd.DataFrame(rows, columns=COLUMNS)
     table["top3"] = [
         ", ".join(f"{name} {p:.2f}" for name, p in top) if isinstance(top, list) else ""
         for top in table["top3"]
     ]
     if output_format == "csv":
-        buffer = io.StringIO()
-        table.to_csv(buffer, index=False)
-        return buffer.getvalue()
+        return render_csv(table)
     table["confidence"] = table["confidence"].map(lambda c: "" if pd.isna(c) else f"{c:.0%}")
     cells = [COLUMNS, *table.astype(object).fillna("").astype(str).to_numpy().tolist()]
     widths = [max(len(row[i]) for row in cells) for i in range(len(COLUMNS))]
@@ -98,17 +154,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.batch_size < 1:
         parser.error("--batch-size must be at least 1")
 
+    files, problems = images.find_images(args.paths)  # names only: no image is read yet
+    if args.output:
+        check_output(args.output, args.model, files)
     model = onnx_model.load(args.model)
     with contextlib.ExitStack() as stack:
         # Staged first, so that an unwritable --output stops the run before any work.
         output = stack.enter_context(artifacts.atomic_path(args.output)) if args.output else None
-        files, problems = images.find_images(args.paths)
         rows = [{"file": str(path), "error": problem} for path, problem in problems]
-        progress = tqdm.tqdm(total=len(files), unit="image", disable=None, file=sys.stderr)
-        for row in classify(files, model, args.batch_size):
-            rows.append(row)
-            progress.update()
-        progress.close()
+        rows += classify_with_progress(files, model, args.batch_size)
         text = render(rows, args.format)
         if output:
             artifacts.write_text(output, text)

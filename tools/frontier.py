@@ -13,6 +13,7 @@ never used to choose.
 
 import argparse
 import json
+import math
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -24,6 +25,10 @@ CANDIDATES = Path("frontier/candidates.yaml")
 RESULTS = Path("metrics/frontier.json")
 PLOT = Path("metrics/frontier.png")
 PRESETS = Path("metrics/presets.json")
+RESULTS_FIX = (
+    "run `make frontier` (or `python -m tools.frontier collect`), or restore the committed one: "
+    f"`git checkout -- {RESULTS}`"
+)
 
 
 def candidates() -> dict[str, dict]:
@@ -31,7 +36,55 @@ def candidates() -> dict[str, dict]:
     found = params.read_yaml(CANDIDATES)
     if not isinstance(found, dict) or not all(isinstance(v, dict) for v in found.values()):
         raise PipelineError(f"{CANDIDATES}: expected a mapping of names to dotted-key overrides")
+    if not found:
+        raise PipelineError(
+            f"{CANDIDATES}: names no candidate; add one (a name: its dotted-key overrides), or "
+            f"restore it: `git checkout -- {CANDIDATES}`"
+        )
     return found
+
+
+def read_results() -> dict[str, dict]:
+    """The recorded frontier, {run: what it measured}, checked for what `choose` reads."""
+    try:
+        results = json.loads(RESULTS.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise PipelineError(f"{RESULTS}: missing; {RESULTS_FIX}") from None
+    except OSError as error:
+        raise PipelineError(
+            f"{RESULTS}: cannot be read ({error.strerror}); {RESULTS_FIX}"
+        ) from None
+    except ValueError as error:
+        raise PipelineError(f"{RESULTS}: not valid JSON ({error}); {RESULTS_FIX}") from None
+    if not isinstance(results, dict) or not all(isinstance(r, dict) for r in results.values()):
+        raise PipelineError(f"{RESULTS}: expected a mapping of runs to results; {RESULTS_FIX}")
+    if not results:
+        raise PipelineError(f"{RESULTS}: records no run; {RESULTS_FIX}")
+    for name, result in results.items():
+        for key in ("train_seconds", "val_accuracy"):
+            value = result.get(key)  # missing: refused below, like any non-number
+            if not isinstance(value, int | float) or isinstance(value, bool) or math.isnan(value):
+                raise PipelineError(f"{RESULTS}: run {name!r} has no numeric {key}; {RESULTS_FIX}")
+    return results
+
+
+def check_keeps_the_recorded_runs(known: dict[str, dict]) -> None:
+    """Raise PipelineError if collecting `known` candidates would record fewer runs than
+    metrics/frontier.json holds: a candidates file emptied by mistake must not erase it."""
+    try:
+        recorded = json.loads(RESULTS.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return  # nothing readable to keep: collecting writes it anew
+    if isinstance(recorded, dict) and len(known) < len(recorded):
+        dropped = sorted(set(recorded) - set(known))
+        shown = ", ".join(dropped[:3]) + (
+            f" and {len(dropped) - 3} more" if len(dropped) > 3 else ""
+        )
+        raise PipelineError(
+            f"{RESULTS} records {len(recorded)} runs and {CANDIDATES} names {len(known)} "
+            f"(not {shown}): collecting would replace the frontier by less; restore "
+            f"the candidates (`git checkout -- {CANDIDATES}`), or delete {RESULTS} to start anew"
+        )
 
 
 def pareto(results: dict[str, dict]) -> list[str]:
@@ -123,7 +176,9 @@ def figure(results: dict[str, dict], presets: dict[str, dict]):
 
 def collect() -> dict[str, dict]:
     """Every candidate's experiment: its overrides and what it measured."""
-    shown, known = experiments.shown(), candidates()
+    known = candidates()
+    check_keeps_the_recorded_runs(known)
+    shown = experiments.shown()
     missing = sorted(set(known) - set(shown))
     if missing:
         raise PipelineError(
@@ -167,7 +222,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             figures.save(figure(results, presets), out.file(PLOT))
         print(table(results))
     else:
-        print(choose(json.loads(RESULTS.read_text()), args.seconds))
+        print(choose(read_results(), args.seconds))
 
 
 if __name__ == "__main__":

@@ -31,7 +31,7 @@ class ImageError(PipelineError):
 
 def open_image(path: Path) -> Image.Image:
     """Open and decode an image file, turned upright as its EXIF orientation says, or raise
-    ImageError saying why not."""
+    ImageError saying why not, whatever Pillow raised."""
     if not path.exists():
         raise ImageError("no such file")
     if not path.is_file():  # reading a FIFO or a device could block or never end
@@ -49,12 +49,19 @@ def open_image(path: Path) -> Image.Image:
             # Phones store a photo as the sensor saw it, with an EXIF Orientation tag saying how
             # to turn it upright; viewers obey it, and so must we.
             return ImageOps.exif_transpose(image)
+    except ImageError:
+        raise
     except UnidentifiedImageError:
         raise ImageError("not an image that Pillow can read") from None
     except Image.DecompressionBombError as error:
         raise ImageError(f"too large to decode safely ({error})") from None
     except (OSError, SyntaxError, ValueError) as error:
         raise ImageError(f"truncated or corrupt image ({error})") from None
+    except Exception as error:
+        # Pillow's plugins raise what they like on a corrupt file (RuntimeError for an AVIF,
+        # NotImplementedError for a DDS): the file is the problem, so it gets its reason and
+        # the other images are still classified.
+        raise ImageError(f"Pillow cannot decode it ({type(error).__name__}: {error})") from None
 
 
 def grayscale(image: Image.Image) -> np.ndarray:

@@ -5,8 +5,10 @@ metrics that changed, as Markdown tables, and every plot of both revisions, rend
 
 Writes <out>/report.md (tables and images), <out>/summary.md (tables only, for a CI job summary),
 <out>/plots/*.png and <out>/index.html (one interactive page that works offline, drawn by
-tools.report_page). Fails, naming the fix, when the base revision is not in the clone or when
-DVC cannot load a metrics or plots file (which `dvc metrics diff` reports with exit code 0)."""
+tools.report_page). <out> is replaced as a whole, so it must be new, empty or a previous report:
+a folder holding anything else is refused. Fails, naming the fix, when the base revision is not in
+the clone or when DVC cannot load a metrics or plots file (which `dvc metrics diff` reports with
+exit code 0)."""
 
 import argparse
 import json
@@ -22,6 +24,9 @@ from stages.shared.errors import PipelineError
 from tools import commands, report_page
 
 WORKSPACE = "workspace"
+# What the report writes into its folder: the only entries a folder it may replace can hold.
+REPORT_FILES = ("index.html", "report.md", "summary.md")
+PLOTS = "plots"
 
 
 def dvc(*argv: str) -> str:
@@ -43,6 +48,42 @@ def check_revision(base: str) -> None:
             f"base revision {base!r} is not in this clone (a shallow clone?): fetch it, e.g. "
             f"`git fetch origin {base}`, or check out with `fetch-depth: 0` in CI"
         ) from None
+
+
+def foreign_entries(out_dir: Path) -> list[str]:
+    """The entries of `out_dir` that a report does not write (its files, and PNGs in plots/)."""
+    foreign = []
+    for entry in sorted(out_dir.iterdir()):
+        if entry.name == PLOTS and entry.is_dir() and not entry.is_symlink():
+            foreign += [
+                f"{PLOTS}/{p.name}"
+                for p in sorted(entry.iterdir())
+                if p.suffix != ".png" or not p.is_file() or p.is_symlink()
+            ]
+        elif entry.name not in REPORT_FILES or not entry.is_file() or entry.is_symlink():
+            foreign.append(entry.name)
+    return foreign
+
+
+def check_out_dir(out_dir: Path) -> None:
+    """Raise PipelineError unless `out_dir` is new, empty or a previous report: the report
+    replaces the whole folder, and must not delete what it did not write."""
+    if out_dir.is_symlink() or (out_dir.exists() and not out_dir.is_dir()):
+        raise PipelineError(
+            f"--out {out_dir}: a file or a symbolic link, which the report would replace; name "
+            "a folder, e.g. report"
+        )
+    if not out_dir.exists():
+        return
+    foreign = foreign_entries(out_dir)
+    if foreign:
+        shown = ", ".join(foreign[:3]) + (
+            f" and {len(foreign) - 3} more" if len(foreign) > 3 else ""
+        )
+        raise PipelineError(
+            f"--out {out_dir}: holds {shown}, which the report does not write and would "
+            "delete; name a new or empty folder, or a previous report's (e.g. report)"
+        )
 
 
 def plot_file_name(plot_id: str, revision: str | None = None) -> str:
@@ -136,6 +177,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, required=True, help="output directory")
     args = parser.parse_args(argv)
 
+    check_out_dir(args.out)
     check_revision(args.base)
     tables = {kind: dvc(kind, "diff", args.base, "--md") for kind in ("params", "metrics")}
     diffs = {kind: json.loads(dvc(kind, "diff", args.base, "--json")) for kind in tables}

@@ -1,6 +1,9 @@
 """Ports for the servers and clusters that tests start on 127.0.0.1."""
 
+import contextlib
 import socket
+import threading
+from collections.abc import Iterator
 
 
 def free_ports(count: int) -> list[int]:
@@ -13,3 +16,29 @@ def free_ports(count: int) -> list[int]:
     finally:
         for s in sockets:
             s.close()
+
+
+@contextlib.contextmanager
+def silent_server() -> Iterator[int]:
+    """A TCP server on 127.0.0.1 that accepts every connection and never answers, as a hung
+    endpoint does; yields its port."""
+    listener = socket.create_server(("127.0.0.1", 0), backlog=64)
+    listener.settimeout(0.1)
+    accepted: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                accepted.append(listener.accept()[0])
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield listener.getsockname()[1]
+    finally:
+        stop.set()
+        thread.join()
+        listener.close()
+        for connection in accepted:
+            connection.close()
