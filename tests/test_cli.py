@@ -45,7 +45,7 @@ def test_bad_params_exit_2_with_one_line_and_touch_nothing(tmp_path, tiny_run, t
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == 2
     assert stderr.strip().splitlines() == [
-        f"error: {params_path}: train.epochs=0: must be an integer ≥ 1"
+        f"error: {params_path}: train.epochs=0: must be an integer in [1, 1000000]"
     ]
     assert _files(tmp_path) == previous
 
