@@ -83,9 +83,18 @@ def test_training_prints_one_line_per_epoch_and_no_tensorflow_noise(tmp_path, ti
         assert noise not in output
 
 
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=lambda s: s.name)
-def test_signal_during_training_keeps_the_previous_outputs(
-    tmp_path, tiny_run, tiny_source, signum
+# A burst: Ctrl-C that also ends the `sh -c` DVC runs the stage in (dash dies of SIGINT), whose
+# end sends SIGTERM through the lifeline while the stage puts its outputs back; Ctrl-C twice.
+BURST = (signal.SIGINT, signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+
+
+@pytest.mark.parametrize(
+    "signals",
+    [(signal.SIGINT,), (signal.SIGTERM,), BURST],
+    ids=lambda signals: "-".join(s.name for s in signals),
+)
+def test_signals_during_training_keep_the_previous_outputs(
+    tmp_path, tiny_run, tiny_source, signals
 ):
     document = tiny_params(tiny_source)
     document["train"]["epochs"] = 10_000
@@ -96,9 +105,11 @@ def test_signal_during_training_keeps_the_previous_outputs(
     deadline = time.monotonic() + 60
     while "epoch 2/" not in process.stderr.readline():
         assert time.monotonic() < deadline and process.poll() is None
-    time.sleep(random.Random(signum).uniform(0, 0.5))  # mid-epoch, or mid-validation
-    process.send_signal(signum)
+    time.sleep(random.Random(len(signals)).uniform(0, 0.5))  # mid-epoch, or mid-validation
+    for signum in signals:
+        process.send_signal(signum)
+        time.sleep(0.01)
     _, stderr = process.communicate(timeout=60)
-    assert process.returncode == 130
+    assert process.returncode == 130, stderr
     assert "interrupted: every output is as it was before this run" in stderr
     assert _files(tmp_path) == previous  # no temporary file left either

@@ -130,16 +130,20 @@ def test_a_failed_or_interrupted_dvc_repro_keeps_the_last_good_outputs(repo):
     assert "Data and pipelines are up to date" in repo.dvc("status")  # nothing to restore
 
     # Ctrl-C in a terminal: SIGINT to `dvc repro` and the stage it runs (one process group).
+    # DVC runs the stage with `$SHELL -c`: bash execs the command, dash stays and dies of the
+    # SIGINT, so the stage also gets the lifeline's SIGTERM while it puts its outputs back.
     repo.set_params("train", epochs=150)
-    # Its own process group, as a terminal's foreground job: the test signals the group.
-    process = _start_long_repro(repo, new_session=True)
-    time.sleep(random.Random(0).uniform(0, 0.5))
-    os.killpg(process.pid, signal.SIGINT)
-    rest, _ = process.communicate(timeout=60)
-    assert process.returncode != 0
-    assert "interrupted: every output is as it was before this run" in rest
-    assert _outputs(repo) == good
-    assert not [p for p in repo.root.rglob(".*.tmp*") if ".dvc" not in p.parts]
+    for seed, shell in enumerate(("/bin/bash", "/bin/sh")):
+        repo.env["SHELL"] = shell
+        # Its own process group, as a terminal's foreground job: the test signals the group.
+        process = _start_long_repro(repo, new_session=True)
+        time.sleep(random.Random(seed).uniform(0, 0.5))
+        os.killpg(process.pid, signal.SIGINT)
+        rest, _ = process.communicate(timeout=60)
+        assert process.returncode != 0, shell
+        assert "interrupted: every output is as it was before this run" in rest, (shell, rest)
+        assert _outputs(repo) == good, shell
+        assert not [p for p in repo.root.rglob(".*.tmp*") if ".dvc" not in p.parts], shell
 
     assert repo.repro() == ["train", "evaluate", "predict"]
     assert "Data and pipelines are up to date" in repo.dvc("status")

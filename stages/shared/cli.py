@@ -12,10 +12,32 @@ from stages.shared.errors import PipelineError
 
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
+# Ctrl-C; a killed `dvc repro`, CI cancelling, the lifeline; the terminal was closed.
+INTERRUPTS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
-def _raise_keyboard_interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
+def _interrupt(signum: int, frame: object) -> None:
+    """Unwind like Ctrl-C, once: the first signal starts the clean-up and later ones are ignored,
+    so that they cannot cut it short. They come in bursts: Ctrl-C pressed twice, or Ctrl-C that
+    also ends the shell DVC runs the command in (dash dies of SIGINT), whose end sends SIGTERM
+    through the lifeline while the stage is still putting its outputs back."""
+    for each in INTERRUPTS:
+        # Not SIG_IGN: a signal already pending would then print "ignored due to race condition".
+        signal.signal(each, _already_stopping)
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
+def _already_stopping(signum: int, frame: object) -> None:
+    """A later interrupt: the stage is already stopping."""
+
+
+def _exit_interrupted(message: str) -> None:
+    print(message, file=sys.stderr)
+    # Python restores the default handlers as it shuts down: a late signal of a burst would then
+    # kill it, and turn exit 130 into death by signal.
+    for each in INTERRUPTS:
+        signal.signal(each, signal.SIG_IGN)
+    sys.exit(EXIT_INTERRUPTED)
 
 
 def _stage_of(main: Callable) -> str | None:
@@ -31,10 +53,10 @@ def run(main: Callable[[], int | None]) -> None:
     """Call `main` and exit with the code it returns; report a PipelineError in one line and exit
     2: no traceback hides the fix."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
-    # SIGTERM (a killed `dvc repro`, CI cancelling) unwinds like Ctrl-C, so the `finally` blocks
-    # that delete temporary files run and no half-written artifact is left behind.
-    for signum in (signal.SIGTERM, signal.SIGHUP):  # SIGHUP: the terminal was closed
-        signal.signal(signum, _raise_keyboard_interrupt)
+    # Every interrupt unwinds like Ctrl-C, so the `finally` blocks that delete temporary files
+    # run and no half-written artifact is left behind.
+    for signum in INTERRUPTS:
+        signal.signal(signum, _interrupt)
     lifeline.hold()
     stage = _stage_of(main)
     try:
@@ -52,15 +74,12 @@ def run(main: Callable[[], int | None]) -> None:
         print(f"error: {clear}", file=sys.stderr)
         sys.exit(EXIT_USER_ERROR)
     except artifacts.InterruptedAfterWriting:
-        print(
+        _exit_interrupted(
             "interrupted after every output was written; run it again so that `dvc repro` "
-            "records them",
-            file=sys.stderr,
+            "records them"
         )
-        sys.exit(EXIT_INTERRUPTED)
-    except KeyboardInterrupt:
-        stopped = lifeline.runner_stopped()
+    except KeyboardInterrupt as interrupt:
+        stopped = None if interrupt.args == ("SIGINT",) else lifeline.runner_stopped()
         why = f"{stopped}, so this stage stops too" if stopped else "interrupted"
-        print(f"{why}: every output is as it was before this run", file=sys.stderr)
-        sys.exit(EXIT_INTERRUPTED)
+        _exit_interrupted(f"{why}: every output is as it was before this run")
     sys.exit(code or 0)
