@@ -2,10 +2,12 @@ import json
 import os
 import signal
 import subprocess
+import sys
 
 import pytest
 
 from stages.shared import artifacts
+from tests.helpers.project import REPO, file_tree
 
 
 class Boom(Exception):
@@ -99,6 +101,58 @@ def test_temporaries_of_a_killed_run_are_removed_by_the_next_one(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
         [target.name, live.name, other.name]
     )
+
+
+def _live_run(live, model, fail: bool) -> None:
+    """A stage that logs into `live` as it goes and writes `model` at the end; fails midway."""
+    with artifacts.outputs() as out:
+        model_tmp = out.file(model)
+        directory = out.live_directory(live)
+        assert directory == live and not list(live.iterdir())  # logs land where readers look
+        (live / "metrics.json").write_text('{"step": 0}')
+        if fail:
+            raise Boom
+        model_tmp.write_text("new model")
+
+
+@pytest.mark.parametrize("previous", [True, False], ids=["previous run", "first run"])
+def test_a_live_directory_is_written_in_place_and_put_back_if_the_run_fails(tmp_path, previous):
+    live, model = tmp_path / "live", tmp_path / "model.keras"
+    if previous:
+        (live / "plots").mkdir(parents=True)
+        (live / "plots/loss.tsv").write_text("step\tloss\n0\t1.5\n")
+        model.write_text("old model")
+    before = file_tree(tmp_path)
+    with pytest.raises(Boom):
+        _live_run(live, model, fail=True)
+    assert file_tree(tmp_path) == before and live.exists() == previous
+    _live_run(live, model, fail=False)
+    assert file_tree(tmp_path) == {
+        "live/metrics.json": b'{"step": 0}',
+        "model.keras": b"new model",
+    }
+
+
+def test_a_live_directory_of_a_killed_run_is_put_back_by_the_next_one(tmp_path):
+    """`kill -9` runs no clean-up: the next run restores the last complete run first."""
+    live = tmp_path / "live"
+    (live / "plots").mkdir(parents=True)
+    (live / "metrics.json").write_text("complete")
+    script = (
+        "import os, sys\n"
+        "from pathlib import Path\n"
+        "from stages.shared import artifacts\n"
+        "with artifacts.outputs() as out:\n"
+        "    live = out.live_directory(Path(sys.argv[1]))\n"
+        "    (live / 'metrics.json').write_text('partial')\n"
+        "    os.kill(os.getpid(), 9)\n"
+    )
+    subprocess.run([sys.executable, "-c", script, str(live)], cwd=REPO, check=False)
+    assert (live / "metrics.json").read_text() == "partial"  # what the killed run left
+    artifacts.restore_kept(live)
+    assert file_tree(tmp_path) == {"live/metrics.json": b"complete"}  # the kept run, back
+    artifacts.restore_kept(live)  # nothing left to restore
+    assert file_tree(tmp_path) == {"live/metrics.json": b"complete"}
 
 
 def test_ctrl_c_while_outputs_are_renamed_lets_every_rename_finish(tmp_path, monkeypatch):

@@ -28,6 +28,20 @@ def _outputs(stage: dict) -> list[str]:
     return [*_paths(stage.get("outs")), *_paths(stage.get("metrics")), *_paths(stage.get("plots"))]
 
 
+def _written_undeclared(name: str) -> list[str]:
+    """The top-level metrics files that stage `name`'s command writes: no stage declares them."""
+    argv = shlex.split(PIPELINE["stages"][name]["cmd"])
+    return [path for path in _paths(PIPELINE.get("metrics")) if path in argv]
+
+
+def test_top_level_metrics_are_written_by_one_stage_and_declared_by_none():
+    """Training time: beside accuracy in `dvc exp show`, in no dvc.lock (dvc.yaml says why)."""
+    for path in _paths(PIPELINE["metrics"]):
+        assert path.startswith("metrics/"), path
+        assert [name for name in STAGES if path in _written_undeclared(name)] == ["train"], path
+        assert not [name for name in STAGES if path in _outputs(PIPELINE["stages"][name])], path
+
+
 def test_the_five_stages_in_order():
     assert list(PIPELINE["stages"]) == list(STAGES)
 
@@ -108,6 +122,7 @@ def test_every_path_in_the_command_is_declared_and_every_declared_path_is_used(n
     flags, values = argv[3::2], argv[4::2]
     assert all(flag.startswith("--") for flag in flags) and len(flags) == len(values)
     declared = {d for d in stage["deps"] if not d.startswith("stages/")} | set(_outputs(stage))
+    declared |= set(_written_undeclared(name))
     # A flag may name a directory whose parts are declared (dvclive's: metrics + plots).
     for value in values:
         assert any(path == value or path.startswith(f"{value}/") for path in declared), value
@@ -165,7 +180,8 @@ def test_training_curves_name_the_files_dvclive_writes():
     for plot in PIPELINE["plots"]:
         (definition,) = plot.values()
         for path in definition["y"]:
-            assert path.removeprefix(f"{history_dir}/") in training_history.FILES.values(), path
+            name = path.removeprefix(f"{history_dir}/").removesuffix(".tsv")
+            assert name in training_history.LIVE_NAMES.values(), path
 
 
 def test_the_model_artifact_is_the_onnx_file_that_train_writes_and_the_others_run():

@@ -28,8 +28,8 @@ def test_main_writes_metrics_plots_and_images(tmp_path, tiny_run):
             *(f"--{flag}={path}" for flag, path in out.items()),
         ]
     )
-    metrics = json.loads(out["eval-metrics"].read_text())
-    assert set(metrics) == {"loss", "accuracy", "macro_f1"}
+    ((split, metrics),) = json.loads(out["eval-metrics"].read_text()).items()
+    assert split == "test" and set(metrics) == {"loss", "accuracy", "macro_f1"}
     assert 0.5 < metrics["accuracy"] <= 1 and 0 < metrics["macro_f1"] <= 1 and metrics["loss"] > 0
     pairs = pd.read_csv(out["confusion"])
     assert list(pairs.columns) == ["actual", "predicted"] and len(pairs) == 50

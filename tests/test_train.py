@@ -52,10 +52,11 @@ def test_fit_on_tiny_data_learns_and_logs_every_epoch_through_dvclive(tiny_run):
     np.testing.assert_allclose(history["learning_rate"], 0.05)
     metrics = json.loads(tiny_run.train_metrics.read_text())
     assert metrics["epochs_run"] == 2 and metrics["saved_epoch"] == 2 and metrics["step"] == 1
-    # dvclive's summary holds the last epoch, ours the best one; both by dvclive's names.
-    assert metrics["eval"]["accuracy"] == pytest.approx(history["val_accuracy"].iloc[-1])
-    assert metrics["eval"]["accuracy"] > 0.5  # chance is 0.1
-    assert metrics["best"]["eval"]["loss"] == round(history["val_loss"].min(), 6)
+    # dvclive's summary holds the last epoch, ours the best one; both named by split.
+    assert metrics["val"]["accuracy"] == pytest.approx(history["val_accuracy"].iloc[-1])
+    assert metrics["val"]["accuracy"] > 0.5  # chance is 0.1
+    assert metrics["best"]["val"]["loss"] == round(history["val_loss"].min(), 6)
+    assert list(metrics)[:3] == ["val", "train", "learning_rate"]  # validation first
     assert metrics["parameters"] == 784 * 32 + 32 + 32 * 10 + 10
     assert sorted(p.name for p in tiny_run.live.iterdir()) == ["metrics.json", "plots"]
 
@@ -120,7 +121,7 @@ def test_training_summary_adds_the_best_epoch_values():
     metrics = run_summary.training_summary(HISTORY, _train_cfg(), parameters=1234)
     assert metrics["best"] == {
         "train": {"loss": 0.5, "accuracy": 0.8},
-        "eval": {"loss": 0.7, "accuracy": 0.72},
+        "val": {"loss": 0.7, "accuracy": 0.72},
     }
     assert (metrics["epochs_run"], metrics["best_val_loss_epoch"], metrics["parameters"]) == (
         4,
@@ -152,7 +153,7 @@ def test_checkpoint_and_early_stopping_save_the_best_epoch(tmp_path, tiny_run, t
         images, fit.one_hot(labels), verbose=0, return_dict=True
     )["loss"]
     assert val_loss == pytest.approx(history["val_loss"].min(), rel=1e-4)
-    names = ["curves.png", "live", "model.keras", "model.onnx", "params.yaml"]
+    names = ["curves.png", "live", "model.keras", "model.onnx", "params.yaml", "time.json"]
     assert sorted(p.name for p in tmp_path.iterdir()) == names
 
 

@@ -52,7 +52,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     names = np.array(fashion_mnist.CLASS_NAMES)
     pairs = zip(names[labels], names[probabilities.argmax(axis=1)], strict=True)
     with artifacts.outputs() as out:
-        artifacts.write_json(out.file(args.eval_metrics), scores.metrics)
+        # Named by split, beside the train stage's `train` and `val`.
+        artifacts.write_json(out.file(args.eval_metrics), {"test": scores.metrics})
         artifacts.write_table(out.file(args.per_class), scores.per_class)
         artifacts.write_csv(out.file(args.confusion), ["actual", "predicted"], pairs)
         for figure, path in zip(

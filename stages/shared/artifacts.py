@@ -104,12 +104,43 @@ def remove_stale_temporaries(path: Path) -> None:
             candidate.unlink(missing_ok=True)
 
 
+def _kept(path: Path) -> Path:
+    """Where a live directory's last complete run waits while a new run logs into `path`."""
+    return path.parent / f"{_prefix(path)}kept"
+
+
+def restore_kept(path: Path) -> None:
+    """Put back the last complete run of live directory `path` that a killed run (`kill -9`)
+    kept aside: call it first thing, before any check can stop the stage."""
+    if not path.parent.is_dir():
+        return
+    pattern = re.compile(rf"\.{re.escape(path.name)}\.(\d+)\.kept")
+    for candidate in path.parent.iterdir():
+        match = pattern.fullmatch(candidate.name)
+        if match and not _alive(int(match[1])):
+            _put_back(candidate, path)
+
+
+def _put_back(kept: Path, path: Path) -> None:
+    """Make `path` what `kept` holds: its directory, or no directory if `kept` is a file (the
+    marker of a run that had none); nothing if nothing was kept aside. Each step is a rename,
+    so a kill between two leaves `kept` for `restore_kept`."""
+    if not kept.exists():
+        return
+    _trash(path, path)
+    if kept.is_dir():
+        os.replace(kept, path)
+    else:
+        kept.unlink()
+
+
 class Outputs:
     """The outputs of one run, staged beside their final paths until `commit`."""
 
     def __init__(self) -> None:
         self._staged: list[tuple[Path, Path]] = []  # (temporary, final)
         self._finals: list[Path] = []  # every output asked for, staged or not (yet)
+        self._live: list[Path] = []  # live directories: written in place, the last run kept
 
     def file(self, path: Path) -> Path:
         """A new empty temporary file to write `path`'s content into. It keeps the suffix:
@@ -128,6 +159,22 @@ class Outputs:
         name = tempfile.mkdtemp(dir=path.parent, prefix=_prefix(path), suffix=".tmp")
         self._staged.append((Path(name), path))
         return Path(name)
+
+    def live_directory(self, path: Path) -> Path:
+        """`path` itself, emptied, for a logger that writes into it as the run goes (dvclive: so
+        that `dvc exp show`, `dvc plots` and the VS Code extension follow every epoch). The last
+        complete run's directory is kept aside: it comes back if this run does not commit, or at
+        the start of the next run if this one is killed (`restore_kept`)."""
+        self._prepare(path, "directory")
+        restore_kept(path)
+        self._live.append(path)  # first: an interrupt from here on puts back what was kept
+        kept = _kept(path)
+        if path.exists():
+            os.replace(path, kept)
+        else:
+            kept.touch()  # there was none: a failed run leaves none either
+        path.mkdir()
+        return path
 
     def finals(self) -> list[Path]:
         return list(self._finals)
@@ -152,6 +199,9 @@ class Outputs:
                     _replace_directory(tmp, final)
                 else:
                     os.replace(tmp, final)
+            for path in self._live:  # the new run is complete: the last one goes
+                _trash(_kept(path), path)
+            self._live.clear()
         if received:
             raise InterruptedAfterWriting(f"signal {received[0]}")
 
@@ -161,6 +211,20 @@ class Outputs:
                 shutil.rmtree(tmp, ignore_errors=True)
             else:
                 tmp.unlink(missing_ok=True)
+        for path in self._live:  # not committed: the last complete run comes back
+            _put_back(_kept(path), path)
+
+
+def _trash(path: Path, output: Path) -> None:
+    """Delete `path`, a file or directory beside `output`. A directory is first renamed to a
+    temporary of `output`: a kill midway leaves one that the next run removes, never half of
+    `path`."""
+    if path.is_dir() and not path.is_symlink():
+        trash = Path(tempfile.mkdtemp(dir=output.parent, prefix=_prefix(output), suffix=".tmp"))
+        os.replace(path, trash)  # onto the empty directory just made
+        shutil.rmtree(trash, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
 
 
 def _replace_directory(tmp: Path, final: Path) -> None:

@@ -1,6 +1,6 @@
-"""What watches a fit: Keras callbacks (a stop on NaN, a log line per epoch, dvclive, the
-learning-rate schedule on a plateau, early stopping, keeping the best epoch's weights) and the
-dvclive run they log into."""
+"""What watches a fit: Keras callbacks (a stop on NaN, a log line and dvclive's files per epoch,
+the learning-rate schedule on a plateau, early stopping, keeping the best epoch's weights) and
+the dvclive run they log into."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from stages.shared.errors import PipelineError
-from stages.train import settings, tensorflow_setup
+from stages.train import settings, tensorflow_setup, training_history
 from stages.train.run_summary import monitor_mode
 
 if TYPE_CHECKING:
@@ -31,7 +31,6 @@ def build_callbacks(
     learning rate to dvclive, the plateau schedule, early stopping and, for `checkpoint`, the
     best epoch's weights restored at the end (the model is then saved once, by the stage)."""
     keras = tensorflow_setup.import_keras()
-    from dvclive.keras import DVCLiveCallback
 
     def end_epoch(epoch: int, logs: dict) -> None:
         logger.info(
@@ -41,13 +40,15 @@ def build_callbacks(
             "  ".join(f"{k} {v:.4f}" for k, v in sorted(logs.items())),
             timer.seconds[-1],
         )
-        live.log_metric("learning_rate", float(model.optimizer.learning_rate.numpy()))
+        logs = {**logs, "learning_rate": float(model.optimizer.learning_rate.numpy())}
+        for name, live_name in training_history.LIVE_NAMES.items():
+            live.log_metric(live_name, logs[name])
+        live.next_step()  # writes the summary and tells the VS Code extension: live, per epoch
 
     callbacks = [
         keras.callbacks.TerminateOnNaN(),
         timer,
         keras.callbacks.LambdaCallback(on_epoch_end=end_epoch),
-        DVCLiveCallback(live=live),  # after the learning rate is logged: it ends the step
     ]
     if cfg.schedule == "plateau":
         callbacks.append(

@@ -194,6 +194,9 @@ class _WorkerOutputs:
     def directory(self, path: Path) -> Path:
         return self._outputs.directory(self._elsewhere(path))
 
+    def live_directory(self, path: Path) -> Path:
+        return self._outputs.live_directory(self._elsewhere(path))
+
 
 @contextlib.contextmanager
 def staged_outputs(chief: bool) -> Iterator[artifacts.Outputs | _WorkerOutputs]:

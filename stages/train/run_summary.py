@@ -53,9 +53,9 @@ def training_summary(history: pd.DataFrame, cfg: settings.Train, parameters: int
     dvclive names them), epochs run, the saved epoch and the parameter count. No timing: it would
     make every rerun's metrics, and so dvc.lock, differ."""
     best = {}
-    for name in ("loss", "accuracy", "val_loss", "val_accuracy"):
+    for name in ("val_accuracy", "val_loss", "accuracy", "loss"):
         value = history[name].max() if monitor_mode(name) == "max" else history[name].min()
-        split, metric = training_history.FILES[name].removesuffix(".tsv").split("/")
+        split, metric = training_history.LIVE_NAMES[name].split("/")
         best.setdefault(split, {})[metric] = round(float(value), 6)
     return {
         "best": best,

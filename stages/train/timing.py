@@ -4,6 +4,7 @@ metrics, which must not differ between two identical runs."""
 import dataclasses
 import json
 import os
+import statistics
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -29,6 +30,17 @@ class Timing:
     def images_per_second(self) -> float:
         """Training images through the network per second, over all epochs."""
         return self.train_images * len(self.epoch_seconds) / self.train_seconds
+
+
+def time_metrics(timing: Timing) -> dict:
+    """The training time as the metrics file beside the stage's outputs (metrics/time.json): in
+    `dvc exp show` and the report beside accuracy, in no dvc.lock."""
+    return {
+        "train_seconds": timing.train_seconds,
+        # The median: an epoch slowed by another process on the machine does not move it.
+        "seconds_per_epoch": round(statistics.median(timing.epoch_seconds), 2),
+        "images_per_second": round(timing.images_per_second),
+    }
 
 
 def write_timing(timing: Timing, environ: Mapping[str, str] = os.environ) -> Path | None:

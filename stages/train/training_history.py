@@ -1,6 +1,6 @@
-"""The training history: the per-epoch metrics as dvclive's Keras callback lays them out, one TSV
-per metric (columns `step` and the metric) under `<dir>/plots/metrics/`, Keras' `val_` becoming
-`eval/`; and their reader."""
+"""The training history: the per-epoch metrics as the train stage logs them with dvclive, one TSV
+per metric (columns `step` and the metric) under `<dir>/plots/metrics/`, named by split (`train/`,
+`val/`) as in dvclive's summary `metrics.json`; and their reader."""
 
 from __future__ import annotations
 
@@ -12,13 +12,15 @@ from stages.shared.errors import DataError
 if TYPE_CHECKING:
     import pandas as pd
 
-# Keras' name of each logged metric → its file under the plots directory.
-FILES = {
-    "loss": "train/loss.tsv",
-    "accuracy": "train/accuracy.tsv",
-    "val_loss": "eval/loss.tsv",
-    "val_accuracy": "eval/accuracy.tsv",
-    "learning_rate": "learning_rate.tsv",
+# Keras' name of each logged metric → dvclive's, in the order a reader wants them: the
+# validation split first. (dvclive's own Keras callback would say `eval/`, which reads as the
+# test split beside evaluate's `test` metrics.) Its history file is `<name>.tsv`.
+LIVE_NAMES = {
+    "val_accuracy": "val/accuracy",
+    "val_loss": "val/loss",
+    "accuracy": "train/accuracy",
+    "loss": "train/loss",
+    "learning_rate": "learning_rate",
 }
 
 
@@ -27,8 +29,8 @@ def read(plots_dir: Path) -> pd.DataFrame:
     import pandas as pd  # here: the import takes 0.2–0.3 s, which `--help` need not pay
 
     columns = {}
-    for name, relative in FILES.items():
-        path = plots_dir / relative
+    for name, live_name in LIVE_NAMES.items():
+        path = plots_dir / f"{live_name}.tsv"
         try:
             table = pd.read_csv(path, sep="\t", index_col="step")
         except (OSError, ValueError, KeyError) as error:

@@ -111,7 +111,7 @@ class TinyRun:
 
     @property
     def trained(self) -> Path:
-        """The train stage's outputs: model.keras, model.onnx, live/ and curves.png."""
+        """The train stage's outputs: model.keras, model.onnx, live/, curves.png and time.json."""
         return self.root / "model"
 
     @property
@@ -147,6 +147,7 @@ class TinyRun:
             f"--onnx={out / 'model.onnx'}",
             f"--live={out / 'live'}",
             f"--curves-png={out / 'curves.png'}",
+            f"--time={out / 'time.json'}",
             f"--params={params}",
         ]
 
