@@ -80,6 +80,7 @@ def _stage_argv(name: str, run, out) -> tuple:
                 f"--onnx={out / 'model.onnx'}",
                 f"--live={out / 'live'}",
                 f"--curves-png={out / 'curves.png'}",
+                f"--time={out / 'time.json'}",
             ],
         ),
         "evaluate": (

@@ -180,7 +180,13 @@ def test_kill_9_leftovers_are_ignored_by_git_and_removed_by_the_next_run(
 
     subprocess.run(argv, cwd=REPO, check=True, capture_output=True)
     assert not list(out.rglob(".*.tmp*"))
-    assert {p.name for p in out.iterdir()} == {"model.keras", "model.onnx", "live", "curves.png"}
+    assert {p.name for p in out.iterdir()} == {
+        "model.keras",
+        "model.onnx",
+        "live",
+        "curves.png",
+        "time.json",
+    }
 
 
 def _start_long_repro(repo, new_session: bool = False) -> subprocess.Popen:

@@ -129,4 +129,10 @@ def test_the_train_stage_refuses_the_huge_resnet_in_one_line_and_writes_nothing(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["params.yaml"]
 
 
-OUTPUTS = {"model": "m.keras", "onnx": "m.onnx", "live": "live", "curves-png": "c.png"}
+OUTPUTS = {
+    "model": "m.keras",
+    "onnx": "m.onnx",
+    "live": "live",
+    "curves-png": "c.png",
+    "time": "t.json",
+}

@@ -133,7 +133,7 @@ def test_a_queued_sweep_runs_on_two_workers_and_leaves_the_workspace_alone(
     grid = sorted((e["train"]["epochs"], e["train"]["learning_rate"]) for e in ran)
     assert grid == sorted((n, rate) for n in EPOCHS for rate in LEARNING_RATES)
     for experiment in ran:
-        assert 0 <= experiment["eval"]["accuracy"] <= 1, experiment
+        assert 0 <= experiment["eval"]["test"]["accuracy"] <= 1, experiment
     assert len({e["name"] for e in ran}) == len(ran)
     assert workspace(repo) == before
     assert repo.run("git", "status", "--porcelain") == ""
