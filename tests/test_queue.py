@@ -137,3 +137,35 @@ def test_a_queued_sweep_runs_on_two_workers_and_leaves_the_workspace_alone(
     assert len({e["name"] for e in ran}) == len(ran)
     assert workspace(repo) == before
     assert repo.run("git", "status", "--porcelain") == ""
+
+
+def running_steps(exp_show_json: list) -> list[int]:
+    """The dvclive step of every running experiment in `dvc exp show --json`, as DVC reads it
+    from the experiment's temporary workspace."""
+    steps = []
+    for baseline in exp_show_json:
+        for experiment in baseline.get("experiments") or []:
+            if (experiment.get("executor") or {}).get("state") != "running":
+                continue
+            data = experiment["revs"][0].get("data") or {}
+            summary = (data.get("metrics") or {}).get("metrics/train/metrics.json") or {}
+            if "step" in (summary.get("data") or {}):
+                steps.append(summary["data"]["step"])
+    return steps
+
+
+def test_dvc_exp_show_follows_a_queued_experiment_epoch_by_epoch(
+    queue_repo: Repo, tmp_path: Path
+):
+    repo = queue_repo
+    repo.repro()
+    repo.commit("baseline")
+    repo.dvc("exp", "run", "--queue", "-n", "long", "-S", "train.epochs=400")
+    start_queue(repo, 1, tmp_path / "queue-start.log")
+    seen: list[int] = []
+    deadline = time.monotonic() + TIMEOUT
+    while len(set(seen)) < 3:
+        assert time.monotonic() < deadline, (seen, repo.dvc("queue", "status"))
+        seen += running_steps(json.loads(repo.dvc("exp", "show", "--json")))
+    assert seen == sorted(seen), seen  # rising, while the experiment runs
+    repo.dvc("queue", "kill", "long")
