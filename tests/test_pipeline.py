@@ -27,11 +27,12 @@ def test_repro_runs_only_what_changed_and_branches_compare(repo):
         "metrics/predictions.png",
         "metrics/per_class.csv",
         "metrics/misclassified.png",
-        "metrics/train/plots/metrics/eval/loss.tsv",
+        "metrics/train/plots/metrics/val/loss.tsv",
+        "metrics/time.json",
     ]:
         assert (repo.root / path).exists(), path
-    assert repo.read_json("metrics/data.json") == {"train": 160, "val": 40, "test": 50}
-    evaluation = repo.read_json("metrics/eval.json")
+    assert repo.read_json("metrics/data.json")["images"] == {"train": 160, "val": 40, "test": 50}
+    evaluation = repo.read_json("metrics/eval.json")["test"]
     assert set(evaluation) == {"loss", "accuracy", "macro_f1"}
     assert 0.5 < evaluation["accuracy"] <= 1
     assert repo.read_json("metrics/train/metrics.json")["epochs_run"] == 2
@@ -57,11 +58,12 @@ def test_repro_runs_only_what_changed_and_branches_compare(repo):
         "new": 3,
         "diff": 1,
     }
-    assert "accuracy" in metrics_diff["metrics/eval.json"]
+    assert "test.accuracy" in metrics_diff["metrics/eval.json"]
+    assert "train_seconds" in metrics_diff["metrics/time.json"]  # a time per run, in no dvc.lock
 
     repo.set_params("preprocess", val_size=60)
     assert repo.repro() == ["preprocess", "train", "evaluate", "predict"]
-    assert repo.read_json("metrics/data.json") == {"train": 140, "val": 60, "test": 50}
+    assert repo.read_json("metrics/data.json")["images"] == {"train": 140, "val": 60, "test": 50}
 
 
 def _an_edit_makes_exactly_its_stages_stale(repo):

@@ -98,9 +98,7 @@ def test_main_writes_three_splits_and_counts(tmp_path, tiny_raw, tiny_source):
     assert (len(train_labels), len(val_labels), len(test_labels)) == (160, 40, 50)
     np.testing.assert_array_equal(val_labels, tiny_source.train_labels[:40])
     assert json.loads((tmp_path / "data.json").read_text()) == {
-        "test": 50,
-        "train": 160,
-        "val": 40,
+        "images": {"test": 50, "train": 160, "val": 40}
     }
     counts = pd.read_csv(tmp_path / "class_counts.csv", index_col="class")
     assert list(counts.index) == list(fashion_mnist.CLASS_NAMES)

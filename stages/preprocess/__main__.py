@@ -35,7 +35,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         for name, (images, part_labels) in parts.items():
             splits.write_split(out.file(paths[name]), images, part_labels)
         counts = {name: len(part_labels) for name, part_labels in labels.items()}
-        artifacts.write_json(out.file(args.data_metrics), counts)
+        # `images.test`, not `test`: in `dvc exp show`, `test.*` are the test split's scores.
+        artifacts.write_json(out.file(args.data_metrics), {"images": counts})
         rows = split.class_counts(labels)
         artifacts.write_csv(out.file(args.class_counts), ["class", *parts], rows)
     logger.info(

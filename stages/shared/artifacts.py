@@ -292,9 +292,10 @@ def write_text(path: Path, text: str) -> None:
     path.write_text(text, encoding="utf-8")
 
 
-def write_json(path: Path, data: Mapping) -> None:
-    """Write `data` as indented JSON with sorted keys, so diffs stay small and stable."""
-    write_text(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
+def write_json(path: Path, data: Mapping, sort_keys: bool = True) -> None:
+    """Write `data` as indented JSON, its keys sorted so that diffs stay small and stable, or
+    (`sort_keys=False`) in the order a reader wants them: `dvc exp show` keeps the file's."""
+    write_text(path, json.dumps(data, indent=2, sort_keys=sort_keys) + "\n")
 
 
 def write_csv(path: Path, header: Sequence[str], rows: Iterable[Sequence]) -> None:

@@ -56,7 +56,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         fitted = fit.fit(model, cfg, train, val, out.live_directory(args.live))
         gap = saving.save_model(model, cfg, keras_file, onnx_file, val[0])
         figures.save(curves.training_curves(fitted.history), curves_file)
-        artifacts.write_json(time_file, timing.time_metrics(fitted.timing))
+        artifacts.write_json(time_file, timing.time_metrics(fitted.timing), sort_keys=False)
         if run.chief:  # before the outputs replace the last good ones: nothing may fail after
             timing.write_timing(fitted.timing)
     log_result(args, fitted, gap, run.chief)
