@@ -113,3 +113,27 @@ def test_signals_during_training_keep_the_previous_outputs(
     assert process.returncode == 130, stderr
     assert "interrupted: every output is as it was before this run" in stderr
     assert _files(tmp_path) == previous  # no temporary file left either
+
+
+def _ignore_sighup() -> None:
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+
+
+def test_an_interrupt_ignored_by_the_parent_stays_ignored(tmp_path, tiny_run, tiny_source):
+    """`nohup python -m stages.train …` survives the terminal's SIGHUP, as nohup promises."""
+    document = tiny_params(tiny_source)
+    document["train"]["epochs"] = 10_000
+    params_path = write_yaml(tmp_path / "params.yaml", document)
+    process = _stage(
+        "train", *tiny_run.train_args(tmp_path, params_path), preexec_fn=_ignore_sighup
+    )
+    os.set_blocking(process.stderr.fileno(), True)
+    deadline = time.monotonic() + 60
+    while "epoch 2/" not in process.stderr.readline():
+        assert time.monotonic() < deadline and process.poll() is None
+    process.send_signal(signal.SIGHUP)
+    while "epoch 5/" not in process.stderr.readline():  # trains on
+        assert time.monotonic() < deadline and process.poll() is None
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr

@@ -56,7 +56,10 @@ def run(main: Callable[[], int | None]) -> None:
     # Every interrupt unwinds like Ctrl-C, so the `finally` blocks that delete temporary files
     # run and no half-written artifact is left behind.
     for signum in INTERRUPTS:
-        signal.signal(signum, _interrupt)
+        # An interrupt ignored by whoever started us stays ignored: `nohup` (SIGHUP), or a
+        # shell's background job (SIGINT).
+        if signal.getsignal(signum) is not signal.SIG_IGN:
+            signal.signal(signum, _interrupt)
     lifeline.hold()
     stage = _stage_of(main)
     try:
