@@ -9,7 +9,7 @@ BIN := $(abspath $(VENV)/bin)
 # dvc.yaml runs `python -m stages.…`: the virtual environment's python must come first.
 export PATH := $(BIN):$(PATH)
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-# Debian's package of the dataset; params.yaml lists its directory among the download sources.
+# Debian's package of the dataset; dataset.yaml lists its directory among the sources.
 DEBIAN_DATASET := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
 KERAS_CACHE := $(HOME)/.keras/datasets/fashion-mnist/train-images-idx3-ubyte.gz
 
@@ -145,7 +145,7 @@ worker: setup ## this machine's share of multi-worker training (TF_CONFIG set; d
 bench: repro ## measure what users wait for (about 14 minutes, not in the tests): metrics/bench.json
 	$(BIN)/python -m bench.bench
 
-generate: setup ## rewrite what comes from the code: params.schema.json, docs/params.md, the rerun table
+generate: setup ## rewrite what comes from the code: the two schemas, docs/params.md, the rerun table
 	$(BIN)/python -m tools.params_reference
 	$(BIN)/python -m tools.rerun_table
 

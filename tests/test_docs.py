@@ -26,6 +26,7 @@ import pytest
 from dvc.cli.parser import get_main_parser
 
 from stages.shared import fashion_mnist
+from tests.helpers.imports import STAGES
 from tests.helpers.project import REPO
 from tests.helpers.repo import Repo, make_repo
 from tools import params_reference
@@ -38,7 +39,8 @@ OUTPUT_OF = re.compile(r"<!-- output of `(.+)` -->")
 SCRIPT_PACKAGES = ("stages", "tools", "bench")
 # A code span that names a file, not a params key: `train.py`, `params.yaml`.
 FILE_SUFFIX = re.compile(r"\.(py|ya?ml|json|csv|tsv|npz|keras|png|md)\b")
-PARAMS_KEY = re.compile(r"^(download|preprocess|train|evaluate|predict)(\.[a-z0-9_]+)+")
+# A key of params.yaml or of dataset.yaml (the data set's sources and checksums), dotted.
+PARAMS_KEY = re.compile(r"^(download|preprocess|train|evaluate|predict|dataset)(\.[a-z0-9_]+)+")
 FENCE = re.compile(r"^( *)```(\w*)\n(.*?)^\1```", re.M | re.S)
 
 
@@ -157,7 +159,8 @@ def every_dvc_option(parser: argparse.ArgumentParser) -> set[str]:
 
 
 def params_keys() -> set[str]:
-    """Every key of params.yaml that the stages read, dotted (train.plateau.factor)."""
+    """Every key of params.yaml and dataset.yaml that the stages read, dotted
+    (train.plateau.factor, dataset.sources)."""
 
     def keys(model: type[pydantic.BaseModel], prefix: str) -> Iterator[str]:
         for name, field in model.model_fields.items():
@@ -167,7 +170,8 @@ def params_keys() -> set[str]:
             else:
                 yield f"{prefix}.{name}"
 
-    return {key for model in params_reference.SECTIONS for key in keys(model, model.section)}
+    models = (*params_reference.SECTIONS, *params_reference.DATASET)
+    return {key for model in models for key in keys(model, model.section)}
 
 
 def named_params_keys() -> Iterator[tuple[str, str]]:
@@ -254,7 +258,7 @@ def test_a_flag_named_alone_is_an_option_of_a_script_or_of_dvc():
         for package in SCRIPT_PACKAGES
         for path in (REPO / package).glob("*.py")
         if "def main(" in path.read_text()
-    ]
+    ] + [f"stages.{stage}" for stage in STAGES]  # a stage's flags (`--dataset`), its __main__
     known = every_dvc_option(get_main_parser()).union(*map(script_flags, scripts))
     for path in DOCS:
         for span in read_spans(path):

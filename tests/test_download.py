@@ -17,15 +17,17 @@ from stages.download import __main__ as download
 from stages.download import settings as download_settings
 from stages.download import sources
 from stages.shared import fashion_mnist, idx
-from stages.shared.errors import DataError
+from stages.shared.errors import DataError, ParamsError
 from tests.helpers.ports import free_ports
 from tests.helpers.tiny import encode_idx
 
 
-def _cfg(sources, sha256, timeout=5.0) -> download_settings.Download:
-    return download_settings.Download(
-        sources=[str(s) for s in sources], sha256=sha256, timeout=timeout
-    )
+def _cfg(
+    sources, sha256, timeout=5.0
+) -> tuple[download_settings.Dataset, download_settings.Download]:
+    """The stage's two settings: dataset.yaml's (`sources`, `sha256`) and params.yaml's."""
+    dataset = download_settings.Dataset(sources=[str(s) for s in sources], sha256=sha256)
+    return dataset, download_settings.Download(timeout=timeout)
 
 
 @pytest.fixture
@@ -94,16 +96,23 @@ def _closed_port_url() -> str:
     return f"http://127.0.0.1:{port}"
 
 
-def _run(tmp_path, cfg_params) -> None:
+def _run(tmp_path, source, sha256) -> None:
+    """The stage's main, with `source` the one source of its dataset file."""
     params_path = tmp_path / "params.yaml"
-    params_path.write_text(yaml.safe_dump({"download": cfg_params}))
-    download.main([f"--raw={tmp_path / 'raw'}", f"--params={params_path}"])
+    params_path.write_text(yaml.safe_dump({"download": {"timeout": 5}}))
+    dataset_path = tmp_path / "dataset.yaml"
+    dataset_path.write_text(
+        yaml.safe_dump({"dataset": {"sources": [str(source)], "sha256": sha256}})
+    )
+    download.main(
+        [f"--dataset={dataset_path}", f"--raw={tmp_path / 'raw'}", f"--params={params_path}"]
+    )
 
 
 def test_local_directory_gives_verified_decompressed_files(tmp_path, tiny_source):
     cfg = _cfg([tmp_path / "missing-dir", tiny_source.directory], tiny_source.sha256)
     for name in fashion_mnist.RAW_FILES:
-        assert sources.fetch_from_first_source(name, cfg, tmp_path) == str(tiny_source.directory)
+        assert sources.fetch_from_first_source(name, *cfg, tmp_path) == str(tiny_source.directory)
         content = (tmp_path / name).read_bytes()
         assert hashlib.sha256(content).hexdigest() == tiny_source.sha256[name]
 
@@ -111,7 +120,7 @@ def test_local_directory_gives_verified_decompressed_files(tmp_path, tiny_source
 def test_http_mirror_is_used_when_no_local_copy(tmp_path, tiny_source, http_mirror):
     cfg = _cfg([tmp_path / "missing-dir", http_mirror], tiny_source.sha256)
     name = fashion_mnist.TRAIN_IMAGES
-    assert sources.fetch_from_first_source(name, cfg, tmp_path) == http_mirror
+    assert sources.fetch_from_first_source(name, *cfg, tmp_path) == http_mirror
     assert hashlib.sha256((tmp_path / name).read_bytes()).hexdigest() == tiny_source.sha256[name]
     assert sorted(p.name for p in tmp_path.iterdir()) == [name]  # no .part file left
 
@@ -124,7 +133,7 @@ def test_mismatching_copy_is_skipped_for_the_next_source(tmp_path, tiny_source):
     out = tmp_path / "out"
     out.mkdir()
     cfg = _cfg([impostor, tiny_source.directory], tiny_source.sha256)
-    assert sources.fetch_from_first_source(name, cfg, out) == str(tiny_source.directory)
+    assert sources.fetch_from_first_source(name, *cfg, out) == str(tiny_source.directory)
 
 
 def test_when_every_source_fails_each_is_named_with_its_reason(tmp_path, tiny_source):
@@ -137,7 +146,7 @@ def test_when_every_source_fails_each_is_named_with_its_reason(tmp_path, tiny_so
     started = time.monotonic()
     with pytest.raises(DataError) as error:
         sources.fetch_from_first_source(
-            name, _cfg([truncated, dead_mirror], tiny_source.sha256), tmp_path
+            name, *_cfg([truncated, dead_mirror], tiny_source.sha256), tmp_path
         )
     assert time.monotonic() - started < 5
     message = str(error.value)
@@ -152,16 +161,32 @@ def test_checksum_mismatch_is_reported_and_nothing_kept(tmp_path, tiny_source):
     wrong_sum = dict(tiny_source.sha256, **{fashion_mnist.TRAIN_LABELS: "0" * 64})
     cfg = _cfg([tiny_source.directory], wrong_sum)
     with pytest.raises(DataError, match="SHA-256 .* does not match 000000000000"):
-        sources.fetch_from_first_source(fashion_mnist.TRAIN_LABELS, cfg, tmp_path)
+        sources.fetch_from_first_source(fashion_mnist.TRAIN_LABELS, *cfg, tmp_path)
     assert list(tmp_path.iterdir()) == []
 
 
 def test_main_writes_all_four_files_atomically(tmp_path, tiny_source):
-    _run(
-        tmp_path,
-        {"sources": [str(tiny_source.directory)], "sha256": tiny_source.sha256, "timeout": 5},
-    )
+    _run(tmp_path, tiny_source.directory, tiny_source.sha256)
     assert sorted(p.name for p in (tmp_path / "raw").iterdir()) == sorted(fashion_mnist.RAW_FILES)
+
+
+def test_main_needs_the_dataset_file_named(tmp_path, capsys):
+    """No default: a stage run by hand never falls back to the real sources."""
+    with pytest.raises(SystemExit) as exit_:
+        download.main([f"--raw={tmp_path / 'raw'}"])
+    assert exit_.value.code == 2
+    assert "the following arguments are required: --dataset" in capsys.readouterr().err
+
+
+def test_main_refuses_a_bad_dataset_file_in_one_line_before_writing(tmp_path, tiny_source):
+    sha256 = dict(tiny_source.sha256, **{fashion_mnist.TEST_LABELS: "abc"})
+    with pytest.raises(ParamsError) as error:
+        _run(tmp_path, tiny_source.directory, sha256)
+    assert str(error.value) == (
+        f"{tmp_path / 'dataset.yaml'}: dataset.sha256.{fashion_mnist.TEST_LABELS}='abc': must be "
+        "64 hex digits"
+    )
+    assert not (tmp_path / "raw").exists()
 
 
 def test_main_failing_on_the_last_file_leaves_no_raw_directory(tmp_path, tiny_source):
@@ -169,8 +194,8 @@ def test_main_failing_on_the_last_file_leaves_no_raw_directory(tmp_path, tiny_so
     shutil.copytree(tiny_source.directory, partial)
     (partial / f"{fashion_mnist.TEST_LABELS}.gz").unlink()
     with pytest.raises(DataError, match=fashion_mnist.TEST_LABELS):
-        _run(tmp_path, {"sources": [str(partial)], "sha256": tiny_source.sha256, "timeout": 5})
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["params.yaml", "partial"]
+        _run(tmp_path, partial, tiny_source.sha256)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dataset.yaml", "params.yaml", "partial"]
 
 
 def _gzip_of(header_items: int, body: bytes, path) -> None:
@@ -227,14 +252,16 @@ def test_a_source_failing_in_any_way_is_left_for_the_next(
 ):
     bad = bad or tcp_server(_garbage)
     name = fashion_mnist.TRAIN_LABELS
-    cfg = download_settings.Download.model_construct(  # unchecked, as if the params were
-        sources=[bad, str(tiny_source.directory)], sha256=tiny_source.sha256, timeout=5.0
+    dataset = download_settings.Dataset.model_construct(  # unchecked, as if the file were
+        sources=[bad, str(tiny_source.directory)], sha256=tiny_source.sha256
     )
-    assert sources.fetch_from_first_source(name, cfg, tmp_path) == str(tiny_source.directory)
-    alone = cfg.model_copy(update={"sources": [bad]})
+    cfg = download_settings.Download(timeout=5.0)
+    found = sources.fetch_from_first_source(name, dataset, cfg, tmp_path)
+    assert found == str(tiny_source.directory)
+    alone = dataset.model_copy(update={"sources": [bad]})
     (tmp_path / "alone").mkdir()
     with pytest.raises(DataError) as error:
-        sources.fetch_from_first_source(name, alone, tmp_path / "alone")
+        sources.fetch_from_first_source(name, alone, cfg, tmp_path / "alone")
     assert f"\n  - {bad}: {reason}\n" in str(error.value)
     assert list((tmp_path / "alone").iterdir()) == []
 
@@ -258,5 +285,5 @@ def test_after_a_dripping_mirror_the_next_source_is_used(tmp_path, tiny_source, 
     cfg = _cfg([dripping, tiny_source.directory], tiny_source.sha256, timeout=0.1)
     started = time.monotonic()
     name = fashion_mnist.TEST_LABELS
-    assert sources.fetch_from_first_source(name, cfg, tmp_path) == str(tiny_source.directory)
+    assert sources.fetch_from_first_source(name, *cfg, tmp_path) == str(tiny_source.directory)
     assert time.monotonic() - started < 4

@@ -84,20 +84,37 @@ def test_a_main_is_at_most_25_lines(name):
 @pytest.mark.parametrize("name", STAGES)
 def test_stage_depends_on_its_own_params_section_only(name):
     assert PIPELINE["stages"][name]["params"] == [name]
-    assert _sections_loaded(REPO / "stages" / name / "__main__.py") == [name]
+    loaded = _sections_loaded(REPO / "stages" / name / "__main__.py")
+    assert [section for flag, section in loaded if flag == "params"] == [name]
 
 
-def _sections_loaded(module: Path) -> list[str]:
-    """The section names of every `params.load(…, settings.X)` call in `module`."""
+def _sections_loaded(module: Path) -> list[tuple[str, str]]:
+    """(flag, section) of every `params.load(args.<flag>, settings.X)` call in `module`."""
     return [
-        node.args[1].attr.lower()
+        (node.args[0].attr, node.args[1].attr.lower())
         for node in ast.walk(ast.parse(module.read_text()))
         if isinstance(node, ast.Call)
         and ast.unparse(node.func) == "params.load"
         and len(node.args) == 2
+        and ast.unparse(node.args[0]).startswith("args.")
         and isinstance(node.args[1], ast.Attribute)
         and ast.unparse(node.args[1].value) == "settings"
     ]
+
+
+DATASET = PIPELINE["vars"][0]["dataset"]
+
+
+def test_the_data_sets_sources_and_checksums_are_a_file_that_download_alone_depends_on():
+    """Not params (each stage's params are its own section of params.yaml, above): `dvc exp show`
+    would list a column per source and checksum. A dependency, so that a change reruns download,
+    read from the flag that names it, never from a default."""
+    stages = PIPELINE["stages"]
+    assert (REPO / DATASET).is_file()
+    assert [name for name in STAGES if DATASET in stages[name]["deps"]] == ["download"]
+    assert shlex.split(stages["download"]["cmd"])[3:5] == ["--dataset", DATASET]
+    loaded = _sections_loaded(REPO / "stages/download/__main__.py")
+    assert loaded == [("params", "download"), ("dataset", "dataset")]
 
 
 @pytest.mark.parametrize("name", STAGES)
@@ -140,11 +157,12 @@ def test_every_path_in_the_command_is_declared_and_every_declared_path_is_used(n
 
 @pytest.mark.parametrize("name", STAGES)
 def test_every_data_input_is_an_earlier_stage_output(name):
+    """Or, for download, the committed dataset file that names where the data comes from."""
     earlier = {
         out for s in STAGES[: STAGES.index(name)] for out in _outputs(PIPELINE["stages"][s])
     }
     data_deps = {d for d in PIPELINE["stages"][name]["deps"] if not d.startswith("stages/")}
-    assert data_deps <= earlier
+    assert data_deps <= earlier | ({DATASET} if name == "download" else set())
 
 
 def test_large_artifacts_are_cached_and_small_results_committed():

@@ -59,7 +59,7 @@ def read_only(tmp_path):
 def _stage_argv(name: str, run, out) -> tuple:
     """The stage `name` reading the tiny run's inputs and writing every output into `out`."""
     return {
-        "download": (download, [f"--raw={out / 'raw'}"]),
+        "download": (download, [f"--dataset={run.dataset}", f"--raw={out / 'raw'}"]),
         "preprocess": (
             preprocess,
             [

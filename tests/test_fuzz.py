@@ -19,7 +19,7 @@ from PIL import Image
 from stages.shared import idx, params
 from stages.shared.errors import DataError, ParamsError, PipelineError
 from stages.train import distribution
-from tests.helpers.project import committed_params
+from tests.helpers.project import committed_dataset, committed_params
 from tools import images, params_reference
 
 FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -68,22 +68,24 @@ def _yaml_values():
 def test_params_loader_on_random_text_raises_only_params_error(tmp_path_factory, text):
     path = tmp_path_factory.mktemp("fuzz") / "params.yaml"
     path.write_text(text, encoding="utf-8")
-    for section in params_reference.SECTIONS:
+    for section in (*params_reference.SECTIONS, *params_reference.DATASET):
         with contextlib.suppress(ParamsError):
             params.load(path, section)
 
 
 @FUZZ
 @given(
-    section=st.sampled_from(params_reference.SECTIONS),
-    key=st.sampled_from(["epochs", "val_size", "sources", "count", "early_stopping", "x"]),
+    section=st.sampled_from((*params_reference.SECTIONS, *params_reference.DATASET)),
+    key=st.sampled_from(
+        ["epochs", "val_size", "sources", "sha256", "count", "early_stopping", "x"]
+    ),
     value=_yaml_values(),
 )
 def test_params_loader_on_random_values_raises_only_params_error(
     tmp_path_factory, section, key, value
 ):
-    document = committed_params()
-    document[section.__name__.lower()][key] = value
+    document = committed_dataset() if section in params_reference.DATASET else committed_params()
+    document[section.section][key] = value
     path = tmp_path_factory.mktemp("fuzz") / "params.yaml"
     path.write_text(yaml.safe_dump(document), encoding="utf-8")
     with contextlib.suppress(ParamsError):

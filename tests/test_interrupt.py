@@ -17,7 +17,7 @@ import pytest
 
 from stages.shared import fashion_mnist
 from tests.helpers.project import REPO, file_tree, write_yaml
-from tests.helpers.tiny import tiny_params
+from tests.helpers.tiny import tiny_dataset, tiny_params
 from tools import commands
 
 SIGNALS = [signal.SIGINT, signal.SIGTERM, signal.SIGHUP]  # SIGHUP: a closed terminal
@@ -54,9 +54,10 @@ def slow_mirror(tiny_source):
 def test_download_cut_midway_leaves_the_previous_raw_data_or_none(
     tmp_path, tiny_source, slow_mirror, signum, previous
 ):
-    document = {"download": tiny_params(tiny_source)["download"]}
-    document["download"]["sources"] = [slow_mirror]
-    params_path = write_yaml(tmp_path / "params.yaml", document)
+    params_path = write_yaml(tmp_path / "params.yaml", tiny_params(tiny_source))
+    dataset = tiny_dataset(tiny_source)
+    dataset["dataset"]["sources"] = [slow_mirror]
+    dataset_path = write_yaml(tmp_path / "dataset.yaml", dataset)
     data = tmp_path / "data"
     if previous:
         (data / "raw").mkdir(parents=True)
@@ -67,6 +68,7 @@ def test_download_cut_midway_leaves_the_previous_raw_data_or_none(
             sys.executable,
             "-m",
             "stages.download",
+            f"--dataset={dataset_path}",
             f"--raw={data / 'raw'}",
             f"--params={params_path}",
         ],

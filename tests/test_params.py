@@ -6,10 +6,10 @@ from stages.download import settings as download_settings
 from stages.evaluate import settings as evaluate_settings
 from stages.predict import settings as predict_settings
 from stages.preprocess import settings as preprocess_settings
-from stages.shared import params
+from stages.shared import fashion_mnist, params
 from stages.shared.errors import ParamsError
 from stages.train import settings as train_settings
-from tests.helpers.project import REPO, committed_params, write_yaml
+from tests.helpers.project import REPO, committed_dataset, committed_params, write_yaml
 from tools import params_reference
 
 
@@ -43,8 +43,26 @@ def test_params_yaml_has_exactly_the_stage_sections():
     assert set(committed_params()) == {s.__name__.lower() for s in params_reference.SECTIONS}
 
 
+def test_committed_dataset_file_loads():
+    dataset = params.load(REPO / "dataset.yaml", download_settings.Dataset)
+    assert sorted(dataset.sha256) == sorted(fashion_mnist.RAW_FILES)
+    assert "/usr/share/datasets/fashion-mnist" in dataset.sources  # what `make setup` installs
+
+
+def test_params_yaml_holds_no_data_about_the_data_set():
+    """Sources and checksums are dataset.yaml's: `dvc exp show` lists what a user tunes."""
+    assert set(committed_params()["download"]) == {"timeout"}
+    assert list(committed_dataset()) == ["dataset"]
+
+
+def _file_of(section) -> str:
+    """The file that holds `section`: dataset.yaml the data set's, params.yaml a stage's."""
+    return "dataset.yaml" if section is download_settings.Dataset else "params.yaml"
+
+
 def _load_with(tmp_path, section, dotted_key, value, *, delete=False):
-    document = copy.deepcopy(committed_params())
+    committed = committed_dataset if section is download_settings.Dataset else committed_params
+    document = copy.deepcopy(committed())
     *parents, last = dotted_key.split(".")
     node = document
     for part in parents:
@@ -53,7 +71,7 @@ def _load_with(tmp_path, section, dotted_key, value, *, delete=False):
         del node[last]
     else:
         node[last] = value
-    return params.load(write_yaml(tmp_path / "params.yaml", document), section)
+    return params.load(write_yaml(tmp_path / _file_of(section), document), section)
 
 
 BAD_VALUES = [
@@ -248,33 +266,33 @@ BAD_VALUES = [
         "preprocess.seed=None: expected int",
     ),
     (
-        download_settings.Download,
-        "download.sources",
+        download_settings.Dataset,
+        "dataset.sources",
         [],
-        r"download.sources=\[\]: must be at least one",
+        r"dataset.sources=\[\]: must be at least one",
     ),
     (
-        download_settings.Download,
-        "download.sources",
+        download_settings.Dataset,
+        "dataset.sources",
         ["/data/fashion-mnist", "http://[::1/x"],
-        r"download.sources\[1\]='http://\[::1/x': must be an http\(s\) URL with a host and a "
+        r"dataset.sources\[1\]='http://\[::1/x': must be an http\(s\) URL with a host and a "
         r"port in \[1, 65535\] \(Invalid IPv6 URL\), or a directory",
     ),
     (
-        download_settings.Download,
-        "download.sources",
+        download_settings.Dataset,
+        "dataset.sources",
         ["http://mirror:port/"],
-        r"download.sources\[0\]='http://mirror:port/': must be .* \(Port could not be cast",
+        r"dataset.sources\[0\]='http://mirror:port/': must be .* \(Port could not be cast",
     ),
     (
-        download_settings.Download,
-        "download.sources",
+        download_settings.Dataset,
+        "dataset.sources",
         ["https://mirror:65536/"],
         r"sources\[0\]='https://mirror:65536/': must be .* \(Port out of range 0-65535\)",
     ),
     (
-        download_settings.Download,
-        "download.sources",
+        download_settings.Dataset,
+        "dataset.sources",
         ["http:///fashion-mnist"],
         r"sources\[0\]='http:///fashion-mnist': must be .* \(no host\), or a directory",
     ),
@@ -303,8 +321,8 @@ BAD_VALUES = [
         "learning_rate=nan: expected a finite",
     ),
     (
-        download_settings.Download,
-        "download.sha256.t10k-labels-idx1-ubyte",
+        download_settings.Dataset,
+        "dataset.sha256.t10k-labels-idx1-ubyte",
         "abc",
         "sha256.t10k-labels",
     ),
@@ -394,7 +412,7 @@ TOO_LARGE = [
 def test_bad_value_is_named_with_what_is_allowed(tmp_path, section, key, value, message):
     with pytest.raises(ParamsError, match=message) as error:
         _load_with(tmp_path, section, key, value)
-    assert str(error.value).startswith(str(tmp_path / "params.yaml"))
+    assert str(error.value).startswith(f"{tmp_path / _file_of(section)}: ")
 
 
 def test_missing_key_is_named(tmp_path):
@@ -415,8 +433,14 @@ def test_unknown_key_is_a_typo(tmp_path):
 
 
 def test_unknown_sha256_file_is_refused(tmp_path):
-    with pytest.raises(ParamsError, match="download.sha256=.*must be exactly the keys"):
-        _load_with(tmp_path, download_settings.Download, "download.sha256.extra-file", "0" * 64)
+    with pytest.raises(ParamsError, match="dataset.sha256=.*must be exactly the keys"):
+        _load_with(tmp_path, download_settings.Dataset, "dataset.sha256.extra-file", "0" * 64)
+
+
+def test_sources_left_in_params_yaml_are_an_unknown_key(tmp_path):
+    """params.yaml of before dataset.yaml: the stage names the key that is no longer its."""
+    with pytest.raises(ParamsError, match="download.sources: unknown key .allowed: timeout."):
+        _load_with(tmp_path, download_settings.Download, "download.sources", ["/data"])
 
 
 def test_missing_section_is_named(tmp_path):

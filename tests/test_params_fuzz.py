@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from stages.shared import params
 from stages.shared.errors import ParamsError
-from tests.helpers.project import committed_params, write_yaml
+from tests.helpers.project import committed_dataset, committed_params, write_yaml
 from tools import params_reference
 
 FLOAT32_MAX = 3.4028234663852886e38
@@ -22,7 +22,7 @@ FLOAT32_MAX = 3.4028234663852886e38
 
 def _keys(model: type[pydantic.BaseModel], prefix: str, committed: dict) -> list[str]:
     """Every dotted key of `model` under `prefix`: each field, the fields of a nested section, and
-    each key of a mapping (download.sha256's files)."""
+    each key of a mapping (dataset.sha256's files)."""
     keys = []
     for name, field in model.model_fields.items():
         key = f"{prefix}.{name}"
@@ -35,10 +35,16 @@ def _keys(model: type[pydantic.BaseModel], prefix: str, committed: dict) -> list
 
 
 COMMITTED = committed_params()
+DATASET = committed_dataset()
+# Each section's committed file, with its name: params.yaml's five, and dataset.yaml's.
+FILES = {
+    **{section: (COMMITTED, "params.yaml") for section in params_reference.SECTIONS},
+    **{section: (DATASET, "dataset.yaml") for section in params_reference.DATASET},
+}
 KEYS = [
     (section, key)
-    for section in params_reference.SECTIONS
-    for key in _keys(section, section.section, COMMITTED[section.section])
+    for section, (document, _) in FILES.items()
+    for key in _keys(section, section.section, document[section.section])
 ]
 
 HUGE = [2**31, 2**32, 2**63, 2**64, 10**30, -(2**63), -1, 0]
@@ -80,9 +86,8 @@ def _numbers_in(value: object) -> list:
 
 def _check_any_value_at_any_key(tmp_path_factory, section_key, value) -> None:
     section, key = section_key
-    path = write_yaml(
-        tmp_path_factory.mktemp("fuzz") / "params.yaml", _with(COMMITTED, key, value)
-    )
+    document, name = FILES[section]
+    path = write_yaml(tmp_path_factory.mktemp("fuzz") / name, _with(document, key, value))
     try:
         loaded = params.load(path, section)
     except ParamsError as error:
@@ -116,7 +121,7 @@ def _takes_int(hint: object) -> bool:
 
 
 def _field(section: type[pydantic.BaseModel], key: str) -> object:
-    """The field that holds the dotted `key`; None for a key of a mapping (download.sha256's)."""
+    """The field that holds the dotted `key`; None for a key of a mapping (dataset.sha256's)."""
     model, field = section, None
     for part in key.split(".")[1:]:
         if not hasattr(model, "model_fields"):
@@ -137,9 +142,8 @@ INT_KEYS = [
 def test_every_integer_key_has_a_real_range(tmp_path, section, key):
     """2**32 (or a list holding it) is refused at every key that takes an integer."""
     list_of = get_origin(_field(section, key).annotation) is list
-    path = write_yaml(
-        tmp_path / "params.yaml", _with(COMMITTED, key, [2**32] if list_of else 2**32)
-    )
+    document, name = FILES[section]
+    path = write_yaml(tmp_path / name, _with(document, key, [2**32] if list_of else 2**32))
     with pytest.raises(ParamsError) as error:
         params.load(path, section)
     assert str(error.value).startswith(f"{path}: {key}") and "\n" not in str(error.value)

@@ -1,5 +1,6 @@
-"""What is generated from the settings models: params.schema.json (editors validate and complete
-params.yaml with it) and docs/params.md. Both current, and the schema as strict as the models."""
+"""What is generated from the settings models: params.schema.json and dataset.schema.json (editors
+validate and complete params.yaml and dataset.yaml with them) and docs/params.md. All current, and
+the schemas as strict as the models."""
 
 import json
 
@@ -7,7 +8,7 @@ import jsonschema
 import pytest
 import yaml
 
-from tests.helpers.project import REPO, apply_overrides, committed_params
+from tests.helpers.project import REPO, apply_overrides, committed_dataset, committed_params
 from tools import params_reference, presets
 
 
@@ -18,13 +19,14 @@ def test_the_generated_files_are_current():
         )
 
 
-def test_params_yaml_names_its_schema_on_its_first_line():
-    first = (REPO / "params.yaml").read_text().splitlines()[0]
-    assert first == "# yaml-language-server: $schema=params.schema.json"
+@pytest.mark.parametrize("name", ["params", "dataset"])
+def test_each_file_names_its_schema_on_its_first_line(name):
+    first = (REPO / f"{name}.yaml").read_text().splitlines()[0]
+    assert first == f"# yaml-language-server: $schema={name}.schema.json"
 
 
-def _validator() -> jsonschema.Draft202012Validator:
-    schema = json.loads(params_reference.SCHEMA.read_text())
+def _validator(path=params_reference.SCHEMA) -> jsonschema.Draft202012Validator:
+    schema = json.loads(path.read_text())
     jsonschema.Draft202012Validator.check_schema(schema)
     return jsonschema.Draft202012Validator(schema)
 
@@ -47,7 +49,7 @@ def test_the_schema_accepts_every_preset(monkeypatch, name):
         ("train", "optimizer", "rmsprop"),
         ("train", "dropout", 1.5),
         ("preprocess", "seed", -1),
-        ("download", "sha256", {"train-images-idx3-ubyte": "abc"}),
+        ("download", "sources", ["/data"]),  # dataset.yaml's now
         ("predict", "count", "five"),
     ],
 )
@@ -61,6 +63,27 @@ def test_the_schema_rejects_what_the_stages_refuse(section, key, value):
 def test_the_schema_rejects_an_unknown_section():
     with pytest.raises(jsonschema.ValidationError):
         _validator().validate({**committed_params(), "serve": {}})
+
+
+def test_the_dataset_schema_accepts_the_committed_dataset_file():
+    _validator(params_reference.DATASET_SCHEMA).validate(committed_dataset())
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("sources", []),
+        ("sources", "/data"),
+        ("sha256", {"train-images-idx3-ubyte": "abc"}),
+        ("sha256", {"extra-file": "0" * 64}),
+        ("mirror", "http://example.com"),
+    ],
+)
+def test_the_dataset_schema_rejects_what_the_download_stage_refuses(key, value):
+    document = committed_dataset()
+    document["dataset"][key] = value
+    with pytest.raises(jsonschema.ValidationError):
+        _validator(params_reference.DATASET_SCHEMA).validate(document)
 
 
 def test_the_reference_documents_every_key():
@@ -77,7 +100,7 @@ def test_the_reference_documents_every_key():
             )
         ]
 
-    for key in keys(committed_params(), ""):
+    for key in keys({**committed_params(), **committed_dataset()}, ""):
         assert f"| `{key}` |" in text, key
 
 

@@ -6,6 +6,7 @@ import pytest
 import yaml
 
 from tests.helpers.imports import STAGES
+from tests.helpers.project import write_yaml
 from tests.helpers.repo import make_repo
 from tools import commands, rerun_table
 
@@ -44,6 +45,13 @@ def test_repro_runs_only_what_changed_and_branches_compare(repo):
     repo.set_params("predict", count=3)
     assert repo.repro() == ["predict"]
     assert len((repo.root / "data/predictions/predictions.csv").read_text().splitlines()) == 4
+
+    # dataset.yaml changed (a source that has no copy, tried first): download reruns and brings
+    # the same verified files, so nothing after it does.
+    dataset = yaml.safe_load((repo.root / "dataset.yaml").read_text())
+    dataset["dataset"]["sources"].insert(0, str(repo.root / "no-copy-here"))
+    write_yaml(repo.root / "dataset.yaml", dataset)
+    assert repo.repro() == ["download"]
     repo.commit("baseline")
 
     repo.run("git", "checkout", "-q", "-b", "more-epochs")
@@ -67,14 +75,16 @@ def test_repro_runs_only_what_changed_and_branches_compare(repo):
 
 
 def _an_edit_makes_exactly_its_stages_stale(repo):
-    """A comment added to a file of each stage's folder and of two shared modules: `dvc status`
-    says that each edited path changed for exactly the stages that docs/layout.md's table names;
-    the files are then restored."""
-    expected = rerun_table.code_deps(yaml.safe_load((repo.root / "dvc.yaml").read_text()))
+    """A comment added to a file of each stage's folder, of two shared modules and to dataset.yaml:
+    `dvc status` says that each edited path changed for exactly the stages that docs/layout.md's
+    table names; the files are then restored."""
+    pipeline = yaml.safe_load((repo.root / "dvc.yaml").read_text())
+    expected = rerun_table.code_deps(pipeline) | rerun_table.input_files(pipeline)
     edits = {
         **{f"stages/{stage}": f"stages/{stage}/__main__.py" for stage in STAGES},
         "stages/shared/idx.py": "stages/shared/idx.py",
         "stages/shared/figures.py": "stages/shared/figures.py",
+        "dataset.yaml": "dataset.yaml",
     }
     originals = {path: (repo.root / path).read_text() for path in edits.values()}
     for path, text in originals.items():

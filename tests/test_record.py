@@ -3,10 +3,11 @@ checked before its outputs replace the last good ones (stages/shared/record.py).
 
 import pytest
 
+from stages.download import settings as download_settings
 from stages.shared import artifacts, params, record
 from stages.shared.record import ChangedDuringRun
 from stages.train import settings as train_settings
-from tests.helpers.project import committed_params, file_tree, write_yaml
+from tests.helpers.project import committed_dataset, committed_params, file_tree, write_yaml
 
 
 def _params(tmp_path, **train):
@@ -43,6 +44,26 @@ def test_an_edit_of_another_section_changes_nothing_for_this_stage(tmp_path):
         with artifacts.atomic_path(tmp_path / "written.txt") as tmp:
             tmp.write_text("ok")
     assert (tmp_path / "written.txt").read_text() == "ok"
+
+
+def test_an_edit_of_the_dataset_file_during_download_keeps_the_last_good_data(tmp_path):
+    """dataset.yaml is read by the same loader, so the same check covers it."""
+    path = write_yaml(tmp_path / "dataset.yaml", committed_dataset())
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    (raw / "train-images-idx3-ubyte").write_text("the last good file")
+    before = file_tree(raw)
+    with record.recording("download"):
+        params.load(path, download_settings.Dataset)
+        document = committed_dataset()
+        document["dataset"]["sources"][0] = "/mnt/mirror"
+        write_yaml(path, document)
+        with pytest.raises(ChangedDuringRun) as error, artifacts.outputs() as staged:
+            staged.file(raw / "train-images-idx3-ubyte").write_text("from the old sources")
+    message = str(error.value)
+    assert message.startswith("dataset.yaml's dataset section changed during the run (sources [")
+    assert "→ ['/mnt/mirror', " in message and message.endswith("run `dvc repro` again")
+    assert file_tree(raw) == before
 
 
 def test_a_deleted_params_file_is_a_change(tmp_path):

@@ -22,3 +22,9 @@ def test_the_table_lists_every_shared_module():
     deps = rerun_table.code_deps(yaml.safe_load((REPO / "dvc.yaml").read_text()))
     shared = {str(p.relative_to(REPO)) for p in (REPO / "stages/shared").glob("[!_]*.py")}
     assert shared == {path for path in deps if path.startswith("stages/shared/")}
+
+
+def test_the_dataset_file_reruns_download_alone():
+    pipeline = yaml.safe_load((REPO / "dvc.yaml").read_text())
+    assert rerun_table.input_files(pipeline) == {"dataset.yaml": ["download"]}
+    assert "| `dataset.yaml` | download |" in rerun_table.table(pipeline)

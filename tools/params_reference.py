@@ -1,10 +1,10 @@
-"""Generate, from the stages' settings models, what documents params.yaml: `params.schema.json` (a
-JSON Schema that editors use to validate and complete params.yaml as it is typed) and
-`docs/params.md` (the reference of every key, with its committed value).
-tests/test_params_reference.py fails when either is stale.
+"""Generate, from the stages' settings models, what documents params.yaml and dataset.yaml:
+`params.schema.json` and `dataset.schema.json` (JSON Schemas that editors use to validate and
+complete each file as it is typed) and `docs/params.md` (the reference of every key, with its
+committed value). tests/test_params_reference.py fails when any is stale.
 
-    python -m tools.params_reference          # rewrite both
-    python -m tools.params_reference --check  # exit 1 if either differs from what it would write
+    python -m tools.params_reference          # rewrite them
+    python -m tools.params_reference --check  # exit 1 if any differs from what it would write
 """
 
 import argparse
@@ -15,7 +15,7 @@ from typing import get_args, get_origin
 
 import pydantic
 
-from stages.download.settings import Download
+from stages.download.settings import Dataset, Download
 from stages.evaluate.settings import Evaluate
 from stages.predict.settings import Predict
 from stages.preprocess.settings import Preprocess
@@ -26,29 +26,55 @@ from tools.project_copy import REPO
 # params.yaml's sections, in the pipeline's order.
 SECTIONS: tuple[type[params.Section], ...] = (Download, Preprocess, Train, Evaluate, Predict)
 SCHEMA = REPO / "params.schema.json"
+# dataset.yaml's one section: the data set's sources and checksums, which the download stage
+# depends on as a file (not as params: `dvc exp show` would list a column for each).
+DATASET: tuple[type[params.Section], ...] = (Dataset,)
+DATASET_FILE = REPO / "dataset.yaml"
+DATASET_SCHEMA = REPO / "dataset.schema.json"
 REFERENCE = REPO / "docs" / "params.md"
 SCHEMA_ID = "https://json-schema.org/draft/2020-12/schema"
+DATASET_DOC = (
+    "Not params: facts about the data set, not settings to tune. They are in `dataset.yaml`, "
+    "which the download stage reads (`--dataset`) and depends on in dvc.yaml, so that a change "
+    "reruns download and `dvc exp show` lists no column per source and checksum; editors check "
+    "it with `dataset.schema.json`, which its first line names."
+)
+GENERATED_BY = "Generated from stages/<stage>/settings.py by `python -m tools.params_reference`."
 
 
-def schema() -> dict:
-    """The JSON Schema of params.yaml: one property per section, each its model's schema, no
-    other key."""
+def schema(
+    sections: tuple[type[params.Section], ...] = SECTIONS,
+    title: str = "params.yaml of the Fashion-MNIST pipeline",
+    description: str = "Every setting of the pipeline: one section per stage, named like the "
+    "stage.",
+) -> dict:
+    """The JSON Schema of a file of `sections` (params.yaml's, by default): one property per
+    section, each its model's schema, no other key."""
     definitions, properties = {}, {}
-    for model in SECTIONS:
+    for model in sections:
         found = model.model_json_schema(ref_template="#/$defs/{model}")
         definitions.update(found.pop("$defs", {}))
         properties[model.section] = found
     return {
         "$schema": SCHEMA_ID,
-        "title": "params.yaml of the Fashion-MNIST pipeline",
-        "description": "Every setting of the pipeline: one section per stage, named like the "
-        "stage. Generated from stages/<stage>/settings.py by `python -m tools.params_reference`.",
+        "title": title,
+        "description": f"{description} {GENERATED_BY}",
         "type": "object",
         "properties": properties,
-        "required": [model.section for model in SECTIONS],
+        "required": [model.section for model in sections],
         "additionalProperties": False,
-        "$defs": dict(sorted(definitions.items())),
+        **({"$defs": dict(sorted(definitions.items()))} if definitions else {}),
     }
+
+
+def dataset_schema() -> dict:
+    """The JSON Schema of dataset.yaml: its one `dataset` section."""
+    return schema(
+        DATASET,
+        "dataset.yaml of the Fashion-MNIST pipeline",
+        "Where the data set comes from and the SHA-256 of each of its files: the download "
+        "stage's input (`--dataset`), a dependency in dvc.yaml, not a param.",
+    )
 
 
 def _rows(model: type[pydantic.BaseModel], prefix: str, committed: object) -> list[str]:
@@ -70,9 +96,9 @@ def _rows(model: type[pydantic.BaseModel], prefix: str, committed: object) -> li
 
 
 def _shown(value: object) -> str:
-    """A committed value as params.yaml spells it; a mapping (the checksums) by reference."""
+    """A committed value as the file spells it; a mapping (the checksums) by reference."""
     if isinstance(value, dict):
-        return "(in params.yaml)"
+        return "(in dataset.yaml)"
     return f"`{value if isinstance(value, str) else json.dumps(value)}`"
 
 
@@ -86,9 +112,16 @@ def _allowed(field) -> str:
     return f"{kind}: {words}" if words else kind
 
 
+def _section(model: type[params.Section], committed: dict, heading: str, doc: str) -> list[str]:
+    """The lines of one section of docs/params.md: its heading, `doc`, and a row per key."""
+    rows = _rows(model, model.section, committed.get(model.section))
+    table = ["| key | takes | committed | meaning |", "| --- | --- | --- | --- |", *rows]
+    return ["", f"## {heading}", "", " ".join(doc.split()), "", *table]
+
+
 def reference() -> str:
     """docs/params.md: every key of params.yaml, by section, from the models, with the value that
-    the committed params.yaml gives it."""
+    the committed params.yaml gives it; dataset.yaml's keys after the download section's."""
     lines = [
         "# params.yaml, key by key",
         "",
@@ -100,23 +133,30 @@ def reference() -> str:
         "must be ([Failure modes](failure-modes.md)). Editors that speak the YAML language server",
         "(VS Code's YAML extension, for one) validate and complete params.yaml as it is typed,",
         "with `params.schema.json`, which the file's first line names. What each stage does with",
-        "its section: [The pipeline](pipeline.md).",
+        "its section: [The pipeline](pipeline.md). Where the data comes from is not a setting:",
+        "it is in `dataset.yaml`, [below](#datasetyaml).",
     ]
     committed = params.read_yaml(REPO / "params.yaml")
+    dataset = params.read_yaml(DATASET_FILE)
     for model in SECTIONS:
-        doc = " ".join((model.__doc__ or "").split())
-        lines += ["", f"## {model.section}", "", doc, "", "| key | takes | committed | meaning |"]
-        rows = _rows(model, model.section, committed.get(model.section))
-        lines += ["| --- | --- | --- | --- |", *rows]
+        lines += _section(model, committed, model.section, model.__doc__ or "")
+        if model is Download:
+            (data,) = DATASET
+            lines += _section(data, dataset, DATASET_FILE.name, f"{data.__doc__} {DATASET_DOC}")
     return "\n".join(lines) + "\n"
 
 
 def generated() -> dict[Path, str]:
     """Each generated file and the text it should hold."""
     return {
-        SCHEMA: json.dumps(schema(), indent=2, ensure_ascii=False) + "\n",
+        SCHEMA: _json(schema()),
+        DATASET_SCHEMA: _json(dataset_schema()),
         REFERENCE: reference(),
     }
+
+
+def _json(document: dict) -> str:
+    return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -8,10 +8,18 @@ from pathlib import Path
 from tools import commands
 
 REPO = Path(__file__).resolve().parents[1]
-# What `dvc repro` needs: the pipeline, its params and its code. And the locks, copied with their
-# dates (as copytree does), so that the Makefile run in the copy finds the virtual environment up
-# to date with them.
-FILES = ("dvc.yaml", "params.yaml", "params.schema.json", ".gitignore", ".dvcignore")
+# What `dvc repro` needs: the pipeline, its params, the data set's sources and checksums, and its
+# code. And the locks, copied with their dates (as copytree does), so that the Makefile run in the
+# copy finds the virtual environment up to date with them.
+FILES = (
+    "dvc.yaml",
+    "params.yaml",
+    "params.schema.json",
+    "dataset.yaml",
+    "dataset.schema.json",
+    ".gitignore",
+    ".dvcignore",
+)
 DIRECTORIES = ("stages", "tools", "requirements")
 
 

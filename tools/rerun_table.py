@@ -31,12 +31,36 @@ def code_deps(pipeline: dict) -> dict[str, list[str]]:
     return {path: found[path] for path in [*folders, *sorted(set(found) - set(folders))]}
 
 
+def input_files(pipeline: dict) -> dict[str, list[str]]:
+    """Each committed file that stages read and no stage writes (dataset.yaml), by its path from
+    `vars`, and the stages that depend on it."""
+    variables = {
+        name: value for block in pipeline.get("vars", []) for name, value in block.items()
+    }
+    written = {
+        next(iter(entry)) if isinstance(entry, dict) else entry
+        for definition in pipeline["stages"].values()
+        for kind in ("outs", "metrics", "plots")
+        for entry in definition.get(kind, [])
+    }
+    found: dict[str, list[str]] = {}
+    for stage, definition in pipeline["stages"].items():
+        for dep in definition.get("deps", []):
+            if not dep.startswith("stages/") and dep not in written:
+                path = variables.get(dep.removeprefix("${").removesuffix("}"), dep)
+                found.setdefault(path, []).append(stage)
+    return found
+
+
 def table(pipeline: dict) -> str:
-    """The markdown table of `code_deps`, the stage folders first."""
+    """The markdown table of `code_deps`, the stage folders first, then `input_files` and each
+    stage's params section."""
     rows = ["| you change | `dvc repro` reruns |", "| --- | --- |"]
     for path, stages in code_deps(pipeline).items():
         shown = f"any file of `{path}/`" if not path.endswith(".py") else f"`{path}`"
         rows.append(f"| {shown} | {', '.join(stages)} |")
+    for path, stages in input_files(pipeline).items():
+        rows.append(f"| `{path}` | {', '.join(stages)} |")
     for stage in pipeline["stages"]:
         rows.append(f"| `params.yaml`'s `{stage}:` section | {stage} |")
     return "\n".join(rows)

@@ -1,4 +1,6 @@
-"""The download section of params.yaml."""
+"""The download stage's settings: where the data comes from and its checksums (dataset.yaml's
+`dataset` section: facts about the data set), and how long to wait for a mirror (params.yaml's
+`download` section: a knob)."""
 
 import re
 import urllib.parse
@@ -37,31 +39,8 @@ def url_problem(url: str) -> str:
 
 
 class Download(Section):
-    """Where the four raw files come from, and how each is checked."""
+    """How long to wait for an HTTP(S) mirror."""
 
-    sources: Annotated[
-        list[str],
-        Field(
-            min_length=1,
-            description="Tried in order for each file: local directories (`~` expands) holding "
-            "the `.gz` files, then HTTP(S) mirrors; the first verified copy wins. A source "
-            "starting `http://` or `https://` is a URL, with a host and any port in [1, 65535]; "
-            "any other is a directory.",
-        ),
-        Allowed("at least one directory or http(s) URL"),
-    ]
-    sha256: Annotated[
-        dict[str, str],
-        Field(
-            description="SHA-256 of each file's decompressed content (mirrors gzip differently; "
-            "the content is the same), by file name.",
-            json_schema_extra={
-                "propertyNames": {"enum": list(fashion_mnist.RAW_FILES)},
-                "additionalProperties": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
-                "minProperties": len(fashion_mnist.RAW_FILES),
-            },
-        ),
-    ]
     timeout: Annotated[
         float,
         Field(
@@ -79,8 +58,37 @@ class Download(Section):
         """Seconds that one file may take in all from one HTTP(S) mirror."""
         return DEADLINE_PER_TIMEOUT * self.timeout
 
+
+class Dataset(Section):
+    """Where the four raw files come from, and how each is checked."""
+
+    sources: Annotated[
+        list[str],
+        Field(
+            min_length=1,
+            description="Tried in order for each file: local directories (`~` expands) holding "
+            "the `.gz` files, then HTTP(S) mirrors; the first verified copy wins. A source "
+            "starting `http://` or `https://` is a URL, with a host and any port in [1, 65535]; "
+            "any other is a directory.",
+        ),
+        Allowed("at least one directory or http(s) URL"),
+    ]
+    sha256: Annotated[
+        dict[str, str],
+        Field(
+            description="SHA-256 of each file's decompressed content, by file name: mirrors "
+            "gzip differently (and Zalando's MD5 sums are for the `.gz` files), the content is "
+            "the same.",
+            json_schema_extra={
+                "propertyNames": {"enum": list(fashion_mnist.RAW_FILES)},
+                "additionalProperties": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
+                "minProperties": len(fashion_mnist.RAW_FILES),
+            },
+        ),
+    ]
+
     @pydantic.model_validator(mode="after")
-    def _checksums_of_the_four_files(self) -> "Download":
+    def _checksums_of_the_four_files(self) -> "Dataset":
         rule(
             sorted(self.sha256) == sorted(fashion_mnist.RAW_FILES),
             "sha256",
@@ -91,7 +99,7 @@ class Download(Section):
         return self
 
     @pydantic.model_validator(mode="after")
-    def _urls_that_parse(self) -> "Download":
+    def _urls_that_parse(self) -> "Dataset":
         for i, source in enumerate(self.sources):
             problem = url_problem(source) if is_url(source) else ""
             rule(

@@ -26,7 +26,8 @@ _CHUNK = 1 << 20
 HOW_TO_GET_THE_DATA = (
     "to get the data without internet, install Debian's package "
     "(`sudo apt-get install dataset-fashion-mnist`, which `make setup` does), or copy the four "
-    "*.gz files into ~/.keras/datasets/fashion-mnist; then run `dvc repro download` again"
+    "*.gz files into ~/.keras/datasets/fashion-mnist, or add a directory or mirror that has them "
+    "to dataset.yaml's `sources`; then run `dvc repro download` again"
 )
 
 
@@ -208,13 +209,15 @@ def fetch_verified(
         gz_path.unlink(missing_ok=True)
 
 
-def fetch_from_first_source(name: str, cfg: settings.Download, out_dir: Path) -> str:
-    """Try each source in order for `name`; return the one that worked, or raise DataError naming
-    every source with its reason."""
+def fetch_from_first_source(
+    name: str, dataset: settings.Dataset, cfg: settings.Download, out_dir: Path
+) -> str:
+    """Try each source of `dataset` in order for `name`; return the one that worked, or raise
+    DataError naming every source with its reason."""
     failures = []
-    for source in cfg.sources:
+    for source in dataset.sources:
         try:
-            fetch_verified(name, source, cfg.sha256[name], out_dir, cfg.timeout, cfg.deadline)
+            fetch_verified(name, source, dataset.sha256[name], out_dir, cfg.timeout, cfg.deadline)
         except DataError as error:
             logger.info("%s: not from %s: %s", name, source, error)
             failures.append(f"  - {source}: {error}")

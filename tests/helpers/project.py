@@ -1,5 +1,6 @@
 """This project's files as the tests read them: its root (REPO), dvc.yaml with its `${vars}`
-filled in, the committed params; and YAML and file trees written and compared by the tests."""
+filled in, the committed params and dataset file; and YAML and file trees written and compared by
+the tests."""
 
 import json
 import string
@@ -20,6 +21,13 @@ def load_pipeline() -> dict:
 
 def committed_params() -> dict:
     with open(REPO / "params.yaml", encoding="utf-8") as f:
+        return yaml.safe_load(f)
+
+
+def committed_dataset() -> dict:
+    """dataset.yaml: the real data set's sources and checksums. A test that runs download points
+    it at the tiny data instead (tests/helpers/tiny.py's `tiny_dataset`)."""
+    with open(REPO / "dataset.yaml", encoding="utf-8") as f:
         return yaml.safe_load(f)
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import yaml
 
 from tests.helpers.project import REPO, write_yaml
-from tests.helpers.tiny import TinySource, tiny_params
+from tests.helpers.tiny import TinySource, tiny_dataset, tiny_params
 from tools import commands, project_copy
 
 TIMEOUT = 600  # seconds for one command: a hung `dvc repro` fails its test instead of the suite
@@ -85,10 +85,11 @@ class Repo:
 
 
 def make_repo(root: Path, source: TinySource) -> Repo:
-    """The project's pipeline and code in a fresh git + DVC repository, with tiny params
-    committed."""
+    """The project's pipeline and code in a fresh git + DVC repository, with tiny params and a
+    dataset.yaml of the tiny data committed."""
     repo = Repo(root)
     project_copy.copy_project(root, repo.env)
     write_yaml(root / "params.yaml", tiny_params(source))
-    repo.commit("tiny params")
+    write_yaml(root / "dataset.yaml", tiny_dataset(source))
+    repo.commit("tiny params and data")
     return repo

@@ -1,5 +1,5 @@
-"""Tiny but real Fashion-MNIST-shaped data, written as gzipped IDX files, and the artifacts of the
-pipeline's first three stages run on it."""
+"""Tiny but real Fashion-MNIST-shaped data, written as gzipped IDX files with a dataset file that
+points at them, and the artifacts of the pipeline's first three stages run on it."""
 
 import dataclasses
 import gzip
@@ -73,10 +73,16 @@ def decompress_source(source: TinySource, raw: Path) -> Path:
     return raw
 
 
+def tiny_dataset(source: TinySource) -> dict:
+    """A dataset.yaml document for `source`: its directory the only source, its checksums. Every
+    test that runs download passes one, never the real dataset.yaml (whose sources are real)."""
+    return {"dataset": {"sources": [str(source.directory)], "sha256": dict(source.sha256)}}
+
+
 def tiny_params(source: TinySource) -> dict:
-    """The committed params, pointed at `source` and shrunk so that every stage takes seconds."""
+    """The committed params, shrunk so that every stage takes seconds (`source`: the data they
+    are shrunk for; its files are in `tiny_dataset`)."""
     document = committed_params()
-    document["download"].update(sources=[str(source.directory)], sha256=source.sha256)
     document["preprocess"].update(val_size=40)
     document["train"].update(hidden_units=[32], epochs=2, batch_size=16, learning_rate=0.05)
     document["evaluate"].update(samples=10)
@@ -92,6 +98,11 @@ class TinyRun:
     @property
     def params(self) -> Path:
         return self.root / "params.yaml"
+
+    @property
+    def dataset(self) -> Path:
+        """The tiny source's dataset.yaml."""
+        return self.root / "dataset.yaml"
 
     @property
     def raw(self) -> Path:
@@ -153,14 +164,16 @@ class TinyRun:
 
 
 def make_tiny_run(root: Path, source: TinySource) -> TinyRun:
-    """download → preprocess → train on `source`, in this process, with `tiny_params`."""
+    """download → preprocess → train on `source`, in this process, with `tiny_params` and
+    `tiny_dataset`."""
     from stages.download import __main__ as download
     from stages.preprocess import __main__ as preprocess
     from stages.train import __main__ as train
 
     run = TinyRun(root)
     write_yaml(run.params, tiny_params(source))
-    download.main([f"--raw={run.raw}", f"--params={run.params}"])
+    write_yaml(run.dataset, tiny_dataset(source))
+    download.main([f"--dataset={run.dataset}", f"--raw={run.raw}", f"--params={run.params}"])
     preprocess.main(
         [
             f"--raw={run.raw}",
