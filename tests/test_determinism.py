@@ -1,5 +1,6 @@
 """Same params, same machine: the same weights, metrics and model file, run after run."""
 
+import json
 import subprocess
 
 import pytest
@@ -19,6 +20,8 @@ def test_two_processes_write_byte_identical_models_and_metrics(tmp_path, tiny_ru
     _train(tiny_run, tmp_path / "second")
     first, second = file_tree(tmp_path / "first"), file_tree(tmp_path / "second")
     assert sorted(first) == sorted(second)
+    # Every output but the time each run took, which no dvc.lock records (dvc.yaml).
+    assert json.loads(first.pop("time.json")).keys() == json.loads(second.pop("time.json")).keys()
     for name in first:
         assert first[name] == second[name], name
 

@@ -154,9 +154,7 @@ def running_steps(exp_show_json: list) -> list[int]:
     return steps
 
 
-def test_dvc_exp_show_follows_a_queued_experiment_epoch_by_epoch(
-    queue_repo: Repo, tmp_path: Path
-):
+def test_dvc_exp_show_follows_a_queued_experiment_epoch_by_epoch(queue_repo: Repo, tmp_path: Path):
     repo = queue_repo
     repo.repro()
     repo.commit("baseline")
