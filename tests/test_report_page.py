@@ -41,7 +41,7 @@ def test_the_page_inlines_every_spec_and_image_and_loads_nothing(tmp_path):
     loss = [{"type": "vega", "revisions": ["workspace", "main"], "content": {"mark": "line"}}]
     images = [{"type": "image", "revisions": [r], "url": str(png)} for r in ("main", "exp-a")]
     plots = [Plot("Loss", loss, ["exp-a"]), Plot("metrics/a.png", images, ["workspace"])]
-    params = Table(["Path", "Param", "main", "exp-a", "workspace"], [])
+    params = Table(["Path", "Param", "main", "exp-a", "workspace"], [], same=5)
 
     page = report_page.render_page(REVISIONS, METRICS, params, plots, "window.vegaEmbed = 1;")
 

@@ -121,3 +121,19 @@ def test_params_table_shows_the_params_that_differ_between_any_revisions():
         ["params.yaml", "epochs", "30", "30", "10"],
         ["params.yaml", "units", "[300, 100]", "[300, 100]", "[32]"],
     ]
+
+
+def test_the_notes_say_what_a_table_leaves_out():
+    rows = [["e", "test.loss", "0.4", "0.3", f"-0.1 {BETTER}"]]
+    assert report_tables.same_note(report_tables.Table([], rows, same=1)) == (
+        "1 more metric: the same in every revision."
+    )
+    assert report_tables.same_note(report_tables.Table([], rows, same=0)) == ""
+    nothing_differs = report_tables.Table([], [], same=20)
+    assert report_tables.same_note(nothing_differs) == ""  # the empty note says it
+    assert report_tables.empty_note(nothing_differs, "metric") == (
+        "No metric differs between the revisions."
+    )
+    assert report_tables.empty_note(report_tables.Table([], []), "parameter") == (
+        "No revision has parameters."
+    )

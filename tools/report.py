@@ -124,12 +124,12 @@ def markdown_report(
         "",
         report_tables.marks_note(names[0]),
         "",
-        markdown_table(metrics, "No metric in any revision."),
+        markdown_table(metrics, report_tables.empty_note(metrics, "metric")),
         "",
-        *([report_tables.same_note(metrics.same, "metric"), ""] if metrics.same else []),
+        *([report_tables.same_note(metrics), ""] if report_tables.same_note(metrics) else []),
         "## Parameters",
         "",
-        markdown_table(params, "No parameter differs between the revisions."),
+        markdown_table(params, report_tables.empty_note(params, "parameter")),
         "",
     ]
     if plots is None:

@@ -134,10 +134,10 @@ def render_page(
 {paragraph(report_tables.revisions_note(revisions))}
 <h2>Metrics</h2>
 {paragraph(report_tables.marks_note(names[0]))}
-{html_table(metrics, "No metric in any revision.")}
-{paragraph(report_tables.same_note(metrics.same, "metric"))}
+{html_table(metrics, report_tables.empty_note(metrics, "metric"))}
+{paragraph(report_tables.same_note(metrics))}
 <h2>Parameters</h2>
-{html_table(params, "No parameter differs between the revisions.")}
+{html_table(params, report_tables.empty_note(params, "parameter"))}
 <h2>Plots</h2>
 <p>Hover for values. Drag or scroll in a line or bar chart to pan and zoom, double-click to reset;
 the slider below a curve smooths it, the box below the confusion matrix shows its counts.</p>

@@ -125,11 +125,19 @@ def marks_note(base: str) -> str:
     )
 
 
-def same_note(count: int, kind: str) -> str:
-    """The sentence for `count` rows left out as the same in every revision, or ''."""
-    if not count:
+def same_note(table: Table) -> str:
+    """The sentence under the metrics table for its rows left out as the same in every revision,
+    or ''."""
+    if not (table.same and table.rows):
         return ""
-    return f"{count} more {kind}{'s' if count > 1 else ''}: the same in every revision."
+    return f"{table.same} more metric{'s' if table.same > 1 else ''}: the same in every revision."
+
+
+def empty_note(table: Table, kind: str) -> str:
+    """The sentence in place of a table of `kind`s without rows."""
+    if table.same:
+        return f"No {kind} differs between the revisions."
+    return f"No revision has {kind}s."
 
 
 def revisions_note(revisions: Sequence[Revision]) -> str:
