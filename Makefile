@@ -105,8 +105,9 @@ test: setup-dev browser ## run the tests but the slow ones: units, `dvc repro` o
 test-slow: setup-dev qemu ## run the slow tests: S3, DVC queue, distributed training, emulated CPUs
 	$(BIN)/python -m pytest -m slow
 
-report: setup ## compare the workspace with BASE (default main): report/index.html offline, report.md
-	$(BIN)/python -m tools.report --base $(BASE) --out report
+# REVS="main exp-a workspace": any revisions DVC takes, the base first; without it, BASE and the workspace.
+report: setup ## compare the workspace with BASE (default main), or REVS: report/index.html offline, report.md
+	$(BIN)/python -m tools.report $(or $(REVS),$(BASE)) --out report
 
 # NO_MKDOCS_2_WARNING: mkdocs-material's banner about its successor, printed on every build.
 docs: setup-dev ## build the documentation site into site/ with `mkdocs build --strict` (offline)

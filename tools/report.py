@@ -1,17 +1,19 @@
-"""Compare the workspace with a base revision as a pull-request comment should: the params and
-metrics that changed, as Markdown tables, and every plot of both revisions, rendered offline.
+"""Compare revisions as a pull-request comment should: the metrics of each against the first (the
+base), marked better or worse, the params that differ, and every plot of every revision,
+rendered offline. A revision is anything DVC takes: a commit, branch or tag, an experiment's
+name, or `workspace`; one revision alone is compared with the workspace, as `dvc metrics diff`
+does.
 
-    python -m tools.report --base main --out report      (or: make report BASE=main)
+    python -m tools.report main exp-a workspace --out report      (or: make report REVS=...)
 
 Writes <out>/report.md (tables and images), <out>/summary.md (tables only, for a CI job summary),
 <out>/plots/*.png and <out>/index.html (one interactive page that works offline, drawn by
 tools.report_page). <out> is replaced as a whole, so it must be new, empty or a previous report:
-a folder holding anything else is refused. Fails, naming the fix, when the base revision is not in
-the clone or when DVC cannot load a metrics or plots file (which `dvc metrics diff` reports with
-exit code 0)."""
+a folder holding anything else is refused. Fails in one line, naming the fix, when a revision is
+not in the clone or when DVC cannot read a metrics, params or plots file; a file that a revision
+does not hold is shown as "-" or "no data"."""
 
 import argparse
-import json
 import re
 import shutil
 from collections.abc import Sequence
@@ -21,33 +23,12 @@ import vl_convert
 
 from stages.shared import artifacts, cli
 from stages.shared.errors import PipelineError
-from tools import commands, report_page
+from tools import report_data, report_page, report_tables
+from tools.report_data import Plot, Revision
 
-WORKSPACE = "workspace"
 # What the report writes into its folder: the only entries a folder it may replace can hold.
 REPORT_FILES = ("index.html", "report.md", "summary.md")
 PLOTS = "plots"
-
-
-def dvc(*argv: str) -> str:
-    """Run DVC; raise PipelineError also if it could not load a file, which it reports but exits
-    0 for."""
-    result = commands.attempt(commands.dvc_argv(*argv))
-    output = result.stdout + result.stderr
-    if result.returncode != 0 or re.search(r"failed to load|unable to read", output, re.I):
-        raise commands.CommandError(commands.dvc_argv(*argv), result)
-    return result.stdout
-
-
-def check_revision(base: str) -> None:
-    """Raise PipelineError unless `base` names a commit of this clone."""
-    try:
-        commands.git("rev-parse", "--verify", "--quiet", f"{base}^{{commit}}")
-    except PipelineError:
-        raise PipelineError(
-            f"base revision {base!r} is not in this clone (a shallow clone?): fetch it, e.g. "
-            f"`git fetch origin {base}`, or check out with `fetch-depth: 0` in CI"
-        ) from None
 
 
 def foreign_entries(out_dir: Path) -> list[str]:
@@ -92,97 +73,123 @@ def plot_file_name(plot_id: str, revision: str | None = None) -> str:
     return f"{stem}_{re.sub(r'[^A-Za-z0-9]+', '_', revision)}.png" if revision else f"{stem}.png"
 
 
-def render_plots(plots: dict, out_dir: Path) -> list[tuple[str, list[tuple[str, str]]]]:
-    """Write each plot of `dvc plots diff --json` as PNG into `out_dir`: a data-series plot as one
-    chart of all revisions (vega-lite rendered by vl-convert, no browser, no internet), an image
-    once per revision. Return [(plot id, [(revision, file name)])]."""
+def render_plots(plots: list[Plot], out_dir: Path) -> list[tuple[Plot, list[tuple[str, str]]]]:
+    """Write each plot as PNG into `out_dir`: a chart as one picture of all revisions (Vega-Lite
+    rendered by vl-convert, no browser, no internet), an image once per revision. Return each
+    plot with its [(revisions, file name)]."""
     out_dir.mkdir(parents=True, exist_ok=True)
     rendered = []
-    for plot_id, entries in plots.items():
+    for plot in plots:
         files = []
-        for entry in entries:
+        for entry in plot.entries:
             if entry["type"] == "vega":
-                name = plot_file_name(plot_id)
+                name = plot_file_name(plot.plot_id)
                 (out_dir / name).write_bytes(vl_convert.vegalite_to_png(entry["content"], scale=1))
                 files.append((" vs ".join(entry["revisions"]), name))
             elif entry["type"] == "image":
                 (revision,) = entry["revisions"]
-                name = plot_file_name(plot_id, revision)
+                name = plot_file_name(plot.plot_id, revision)
                 shutil.copyfile(entry["url"], out_dir / name)
                 files.append((revision, name))
-        rendered.append((plot_id, files))
+        rendered.append((plot, files))
     return rendered
 
 
-def has_rows(table_md: str) -> bool:
-    """Whether a Markdown table from DVC has rows (with nothing to show, it prints a header)."""
-    return len(table_md.strip().splitlines()) > 2
+def markdown_table(table: report_tables.Table, empty: str) -> str:
+    """A GitHub Markdown table, or the sentence `empty` when it has no rows."""
+    if not table.rows:
+        return empty
+    rows = [[cell.replace("|", "\\|") for cell in row] for row in [table.header, *table.rows]]
+    widths = [max(len(row[n]) for row in rows) for n in range(len(table.header))]
+    lines = [
+        "| " + " | ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) + " |"
+        for row in rows
+    ]
+    lines.insert(1, "|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    return "\n".join(lines)
 
 
 def markdown_report(
-    base: str, params_md: str, metrics_md: str, plots: list | None, plots_dir: str
+    revisions: list[Revision], tables: dict[str, report_tables.Table], plots: list | None
 ) -> str:
-    """The report: both tables, then the plots (if given) as images under `plots_dir`."""
+    """The report: both tables, then the plots (if given) as images under plots/."""
+    names = [r.name for r in revisions]
+    metrics, params = tables["metrics"], tables["params"]
     lines = [
-        f"# Pipeline report: {WORKSPACE} vs `{base}`",
+        f"# {report_tables.title(names)}",
         "",
-        "## Parameters",
-        "",
-        params_md.strip() if has_rows(params_md) else f"No parameter differs from `{base}`.",
+        report_tables.revisions_note(revisions),
         "",
         "## Metrics",
         "",
-        metrics_md.strip() if has_rows(metrics_md) else f"No metric differs from `{base}`.",
+        report_tables.marks_note(names[0]),
+        "",
+        markdown_table(metrics, report_tables.empty_note(metrics, "metric")),
+        "",
+        *([report_tables.same_note(metrics), ""] if report_tables.same_note(metrics) else []),
+        "## Parameters",
+        "",
+        markdown_table(params, report_tables.empty_note(params, "parameter")),
         "",
     ]
     if plots is None:
         return "\n".join(lines)
-    lines += ["## Plots", ""]
-    for plot_id, files in plots:
-        lines += [f"### {plot_id}", ""]
-        lines += [f"![{plot_id} ({revision})]({plots_dir}/{name})" for revision, name in files]
-        lines.append("")
+    lines += ["## Plots", ""] + ([] if plots else ["No revision has plots.", ""])
+    for plot, files in plots:
+        lines += [f"### {plot.plot_id}", ""]
+        lines += [f"![{plot.plot_id} ({revision})]({PLOTS}/{name})" for revision, name in files]
+        lines += ["", *([report_tables.missing_note(plot.missing), ""] if plot.missing else [])]
     return "\n".join(lines)
 
 
-def load_plots(base: str, out_dir: Path) -> dict:
-    """`dvc plots diff base --json`'s plots, their images written under `out_dir`."""
-    plots = json.loads(dvc("plots", "diff", base, "--json", "-o", str(out_dir)))
-    if plots.get("errors"):
-        raise PipelineError(f"`dvc plots diff {base}` could not load: {plots['errors']}")
-    return plots["data"]
-
-
-def write_report(out_dir: Path, base: str, tables: dict[str, str], diffs: dict[str, dict]) -> int:
-    """Write report.md, summary.md, plots/ and index.html into `out_dir`; return the plot count.
-    `tables` and `diffs` hold DVC's params and metrics diffs as Markdown and as JSON."""
-    plots = load_plots(base, out_dir / "dvc")
-    rendered = render_plots(plots, out_dir / "plots")
+def write_report(
+    out_dir: Path, revisions: list[Revision], snapshots: dict[str, report_data.Snapshot]
+) -> int:
+    """Write report.md, summary.md, plots/ and index.html into `out_dir`; return the plot
+    count."""
+    names = [r.name for r in revisions]
+    tables = {
+        "metrics": report_tables.metrics_table(names, snapshots),
+        "params": report_tables.params_table(names, snapshots),
+    }
+    plots = report_data.read_plots(revisions, out_dir / "dvc")
+    rendered = render_plots(plots, out_dir / PLOTS)
     page = report_page.render_page(
-        base, diffs["params"], diffs["metrics"], plots, vl_convert.javascript_bundle()
+        revisions, tables["metrics"], tables["params"], plots, vl_convert.javascript_bundle()
     )
     (out_dir / "index.html").write_text(page, encoding="utf-8")
-    shutil.rmtree(out_dir / "dvc")
-    params_md, metrics_md = tables["params"], tables["metrics"]
+    if (out_dir / "dvc").exists():  # DVC's copies of the images: inlined and rendered now
+        shutil.rmtree(out_dir / "dvc")
     (out_dir / "report.md").write_text(
-        markdown_report(base, params_md, metrics_md, rendered, "plots")
+        markdown_report(revisions, tables, rendered), encoding="utf-8"
     )
-    (out_dir / "summary.md").write_text(markdown_report(base, params_md, metrics_md, None, ""))
+    (out_dir / "summary.md").write_text(markdown_report(revisions, tables, None), encoding="utf-8")
     return len(rendered)
 
 
+def compared(names: list[str]) -> list[str]:
+    """The revisions to compare, the base first: one alone is compared with the workspace."""
+    return names if len(names) > 1 else [*names, report_data.WORKSPACE]
+
+
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--base", required=True, help="git revision to compare with, e.g. main")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "revisions",
+        nargs="+",
+        help="the base, then the revisions to compare with it (commits, branches, tags, "
+        "experiment names, workspace); one alone is compared with the workspace",
+    )
     parser.add_argument("--out", type=Path, required=True, help="output directory")
     args = parser.parse_args(argv)
 
     check_out_dir(args.out)
-    check_revision(args.base)
-    tables = {kind: dvc(kind, "diff", args.base, "--md") for kind in ("params", "metrics")}
-    diffs = {kind: json.loads(dvc(kind, "diff", args.base, "--json")) for kind in tables}
+    revisions = report_data.resolve_revisions(compared(args.revisions))
+    snapshots = report_data.read_snapshots(revisions)
     with artifacts.atomic_dir(args.out) as tmp:
-        count = write_report(tmp, args.base, tables, diffs)
+        count = write_report(tmp, revisions, snapshots)
     print(f"wrote {args.out}: report.md and index.html ({count} plots each), summary.md")
 
 

@@ -1,6 +1,7 @@
-"""The report as one offline HTML page: the params and metrics that changed, as tables, and every
-plot of both revisions, interactive (tooltips, zoom, DVC's own controls). Vega, Vega-Lite and
-vega-embed are inlined, the images are data URIs: the page loads nothing from the network.
+"""The report as one offline HTML page: the metrics of every revision against the base and the
+params that differ, as tables, and every plot of every revision, interactive (tooltips, zoom,
+DVC's own controls). Vega, Vega-Lite and vega-embed are inlined, the images are data URIs: the
+page loads nothing from the network.
 
 `dvc plots show` writes a page that loads Vega from a CDN, which is blank offline."""
 
@@ -9,6 +10,9 @@ import html
 import json
 from collections.abc import Sequence
 from pathlib import Path
+
+from tools import report_tables
+from tools.report_data import Plot, Revision
 
 # vega-embed's menu without the entries that open a web site (the Vega editor) or only repeat
 # the specification: what is left, saving a chart as SVG or PNG, works offline.
@@ -35,41 +39,41 @@ body { font-family: system-ui, sans-serif; margin: 2em; color: #222; }
 table { border-collapse: collapse; margin-bottom: 1em; }
 th, td { border: 1px solid #ccc; padding: 0.2em 0.6em; text-align: left; }
 td.number { text-align: right; font-variant-numeric: tabular-nums; }
+td.better { color: #1a7f37; }
+td.worse { color: #c62828; }
 .grid, .plots { display: flex; flex-wrap: wrap; gap: 1em 3em; align-items: flex-start; }
 figure { margin: 0; }
 figure img { max-width: 36em; border: 1px solid #eee; }
 """
 
 
-def diff_rows(diff: dict, with_change: bool) -> list[list[str]]:
-    """Rows [path, key, base, workspace(, change)] of `dvc params|metrics diff --json`."""
-    rows = []
-    for path, changes in diff.items():
-        for key, change in changes.items():
-            row = [path, key, change.get("old"), change.get("new")]
-            rows.append([*row, change.get("diff")] if with_change else row)
-    return [[format_value(value) for value in row] for row in rows]
-
-
-def format_value(value: object) -> str:
-    """A table cell as DVC prints one: floats to 5 decimals (0.15, not 0.15000000000000002)."""
-    if value is None:
-        return "-"
-    return str(round(value, 5)) if isinstance(value, float) else str(value)
-
-
-def html_table(header: Sequence[str], rows: list[list[str]], empty: str) -> str:
-    """An HTML table (the first two columns are names, the others numbers), or the sentence
-    `empty` when there are no rows."""
-    if not rows:
+def html_table(table: report_tables.Table, empty: str) -> str:
+    """An HTML table (the first two columns are names, the others values; a change marked
+    better or worse gets that class too, the mark itself being text), or the sentence `empty`
+    when it has no rows."""
+    if not table.rows:
         return f"<p>{html.escape(empty)}</p>"
-    head = "".join(f"<th>{html.escape(cell)}</th>" for cell in header)
+    head = "".join(f"<th>{html.escape(cell)}</th>" for cell in table.header)
     body = ""
-    for row in rows:
+    for row in table.rows:
         names = "".join(f"<td>{html.escape(cell)}</td>" for cell in row[:2])
-        numbers = "".join(f'<td class="number">{html.escape(cell)}</td>' for cell in row[2:])
-        body += f"<tr>{names}{numbers}</tr>"
+        values = "".join(
+            f'<td class="{value_class(cell)}">{html.escape(cell)}</td>' for cell in row[2:]
+        )
+        body += f"<tr>{names}{values}</tr>"
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def value_class(cell: str) -> str:
+    """The CSS classes of a value cell: a number, and better or worse if marked so."""
+    for mark, name in ((report_tables.BETTER, "better"), (report_tables.WORSE, "worse")):
+        if cell.endswith(mark):
+            return f"number {name}"
+    return "number"
+
+
+def paragraph(text: str) -> str:
+    return f"<p>{html.escape(text)}</p>" if text else ""
 
 
 def script_json(data: object) -> str:
@@ -82,10 +86,11 @@ def image_uri(path: Path) -> str:
     return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode("ascii")
 
 
-def plot_section(index: int, plot_id: str, entries: list[dict]) -> str:
-    """One plot of `dvc plots diff --json`: a chart of all revisions, or one image per revision."""
-    parts = [f'<section><h3>{html.escape(plot_id)}</h3><div class="plots">']
-    for n, entry in enumerate(entries):
+def plot_section(index: int, plot: Plot) -> str:
+    """One plot: a chart of all revisions, or one image per revision, and which revisions have
+    no data for it."""
+    parts = [f'<section><h3>{html.escape(plot.plot_id)}</h3><div class="plots">']
+    for n, entry in enumerate(plot.entries):
         revisions = html.escape(" vs ".join(entry["revisions"]))
         if entry["type"] == "vega":
             spec_id = f"spec-{index}-{n}"
@@ -95,20 +100,27 @@ def plot_section(index: int, plot_id: str, entries: list[dict]) -> str:
             )
         elif entry["type"] == "image":
             parts.append(
-                f'<figure><img src="{image_uri(Path(entry["url"]))}" alt="{html.escape(plot_id)}'
-                f' ({revisions})"><figcaption>{revisions}</figcaption></figure>'
+                f'<figure><img src="{image_uri(Path(entry["url"]))}" '
+                f'alt="{html.escape(plot.plot_id)} ({revisions})">'
+                f"<figcaption>{revisions}</figcaption></figure>"
             )
-    return "".join(parts) + "</div></section>"
+    gap = paragraph(report_tables.missing_note(plot.missing))
+    return "".join(parts) + f"</div>{gap}</section>"
 
 
-def render_page(base: str, params_diff: dict, metrics_diff: dict, plots: dict, bundle: str) -> str:
-    """The whole page. `plots` is `dvc plots diff --json`'s "data" (image URLs must still
-    exist); `bundle` is the JavaScript of vega-embed, Vega and Vega-Lite (vl_convert's
-    javascript_bundle)."""
-    title = f"Pipeline report: workspace vs {base}"
-    params = diff_rows(params_diff, with_change=False)
-    metrics = diff_rows(metrics_diff, with_change=True)
-    sections = "".join(plot_section(i, plot_id, e) for i, (plot_id, e) in enumerate(plots.items()))
+def render_page(
+    revisions: Sequence[Revision],
+    metrics: report_tables.Table,
+    params: report_tables.Table,
+    plots: Sequence[Plot],
+    bundle: str,
+) -> str:
+    """The whole page. `plots` are read_plots' (image URLs must still exist); `bundle` is the
+    JavaScript of vega-embed, Vega and Vega-Lite (vl_convert's javascript_bundle)."""
+    names = [r.name for r in revisions]
+    title = report_tables.title(names)
+    sections = "".join(plot_section(i, plot) for i, plot in enumerate(plots))
+    no_plots = "" if plots else paragraph("No revision has plots.")
     return f"""<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -119,20 +131,17 @@ def render_page(base: str, params_diff: dict, metrics_diff: dict, plots: dict, b
 </head>
 <body>
 <h1>{html.escape(title)}</h1>
-<h2>Parameters</h2>
-{html_table(["Path", "Param", base, "workspace"], params, f"No parameter differs from {base}.")}
+{paragraph(report_tables.revisions_note(revisions))}
 <h2>Metrics</h2>
-{
-        html_table(
-            ["Path", "Metric", base, "workspace", "Change"],
-            metrics,
-            f"No metric differs from {base}.",
-        )
-    }
+{paragraph(report_tables.marks_note(names[0]))}
+{html_table(metrics, report_tables.empty_note(metrics, "metric"))}
+{paragraph(report_tables.same_note(metrics))}
+<h2>Parameters</h2>
+{html_table(params, report_tables.empty_note(params, "parameter"))}
 <h2>Plots</h2>
 <p>Hover for values. Drag or scroll in a line or bar chart to pan and zoom, double-click to reset;
 the slider below a curve smooths it, the box below the confusion matrix shows its counts.</p>
-<div class="grid">{sections}</div>
+{no_plots}<div class="grid">{sections}</div>
 <script>const OPTIONS = {script_json(EMBED_OPTIONS)};{EMBED_SCRIPT}</script>
 </body>
 </html>
