@@ -113,10 +113,10 @@ report: setup ## compare the workspace with BASE (default main), or REVS: report
 docs: setup-dev ## build the documentation site into site/ with `mkdocs build --strict` (offline)
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
 
-preset: setup ## run PRESET (cnn, cnn-fast, dense128-adam, mlp-sgd) as a DVC experiment named after it
+preset: setup ## run PRESET (cnn, cnn-fast, dense128-adam, mlp-sgd, quick) as an experiment of its name
 	$(BIN)/python -m tools.presets run $(PRESET)
 
-presets: setup ## run every preset in a temporary copy; write metrics/presets.json and a table
+presets: setup ## run every preset but quick in a temporary copy; write metrics/presets.json, a table
 	$(BIN)/python -m tools.presets measure
 
 frontier: setup ## queue frontier/candidates.yaml, run it one at a time, write metrics/frontier.json

@@ -15,7 +15,7 @@ import pytest
 from PIL import Image
 
 from stages.shared import fashion_mnist, onnx_model, splits
-from stages.shared.errors import DataError
+from stages.shared.errors import DataError, PipelineError
 from tests.helpers.model_files import rewrite_onnx_metadata
 from tests.helpers.project import REPO
 from tools import classify
@@ -250,6 +250,30 @@ def test_missing_model_is_a_user_error_with_exit_2(tmp_path, photos):
     assert result.returncode == 2
     assert (
         result.stderr.strip() == f"error: {tmp_path / 'none.onnx'}: missing; run `dvc repro train`"
+    )
+
+
+def test_the_keras_model_is_refused_naming_the_onnx_file_beside_it(tmp_path, tiny_run, photos):
+    folder, _ = photos
+    result = _run(folder, "--model", tiny_run.model)
+    assert result.returncode == 2
+    assert result.stderr == (
+        f"error: --model {tiny_run.model}: a Keras file; tools.classify runs the ONNX model, "
+        f"which the train stage writes beside it: --model {tiny_run.onnx}\n"
+    )
+    assert result.stdout == ""
+
+
+@pytest.mark.parametrize("name", ["model.keras", "model.h5", "renamed.bin"])
+def test_a_keras_file_without_its_onnx_file_names_both(tmp_path, tiny_run, name):
+    model = tmp_path / name
+    model.write_bytes(tiny_run.model.read_bytes())  # a zip, whatever its name
+    with pytest.raises(PipelineError) as raised:
+        classify.main([str(tmp_path), "--model", str(model)])
+    assert str(raised.value) == (
+        f"--model {model}: a Keras file; tools.classify runs the ONNX model, which the train "
+        f"stage writes beside it: --model {model.with_suffix('.onnx')} "
+        "(missing: run `dvc repro train`)"
     )
 
 

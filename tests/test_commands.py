@@ -24,3 +24,15 @@ def test_a_failing_command_names_itself_and_what_it_said(tmp_path):
 def test_dvc_runs_with_this_python_whatever_the_path():
     assert commands.dvc_argv("version")[:3] == [sys.executable, "-m", "dvc"]
     assert commands.shown(commands.dvc_argv("exp", "show")) == "dvc exp show"
+
+
+def test_a_streamed_command_writes_to_our_output_and_a_failure_names_it(capfd):
+    commands.stream(
+        [sys.executable, "-c", "import sys; print('out'); print('err', file=sys.stderr)"]
+    )
+    assert capfd.readouterr() == ("out\n", "err\n")
+    with pytest.raises(commands.CommandError) as error:
+        commands.stream(commands.dvc_argv("status", "--no-such-flag"))
+    assert str(error.value).startswith("`dvc status --no-such-flag` failed (exit ")
+    assert str(error.value).endswith("; its output is above")
+    assert "unrecognized arguments" in capfd.readouterr().err

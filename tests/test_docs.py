@@ -7,6 +7,9 @@ block marked as tested runs, in a copy of the project, by the HTML comment on th
     <!-- output of `command` --> the block below, fences included, is what `command` prints
     <!-- tested: python -->      the ```python block below runs as written, in a directory that
                                  holds a model.onnx and the pictures of docs/examples
+    <!-- tested: in a new project -->  every `$ command` of the ```console block below exits 0 in
+                                 a new copy of the project (the committed params, pointed at tiny
+                                 data), as in a fresh clone
 """
 
 import argparse
@@ -27,14 +30,16 @@ from dvc.cli.parser import get_main_parser
 
 from stages.shared import fashion_mnist
 from tests.helpers.imports import STAGES
-from tests.helpers.project import REPO
+from tests.helpers.project import REPO, committed_params
 from tests.helpers.repo import Repo, make_repo
+from tests.helpers.tiny import make_tiny_source
 from tools import params_reference
 
 DOCS = [REPO / "README.md", *sorted((REPO / "docs").rglob("*.md"))]
 PARAMS_REFERENCE = REPO / "docs/params.md"
 MARKERS = ("<!-- tested -->", "<!-- tested: output -->")
 PYTHON_MARKER = "<!-- tested: python -->"
+NEW_PROJECT_MARKER = "<!-- tested: in a new project -->"
 OUTPUT_OF = re.compile(r"<!-- output of `(.+)` -->")
 SCRIPT_PACKAGES = ("stages", "tools", "bench")
 # A code span that names a file, not a params key: `train.py`, `params.yaml`.
@@ -282,6 +287,12 @@ def test_every_params_key_is_documented_in_the_params_reference():
     assert not missing, f"{PARAMS_REFERENCE.name} does not document {', '.join(missing)}"
 
 
+def new_project_blocks() -> list[Block]:
+    return [
+        block for path in DOCS for block in read_blocks(path) if block.marker == NEW_PROJECT_MARKER
+    ]
+
+
 def marked_blocks() -> list[Block]:
     return [
         block
@@ -293,7 +304,8 @@ def marked_blocks() -> list[Block]:
 
 def test_the_tested_blocks_are_console_blocks_of_commands():
     blocks = [block for block in marked_blocks() if block.marker in MARKERS]
-    assert len(blocks) >= 4
+    blocks += new_project_blocks()
+    assert len(blocks) >= 5
     for block in blocks:
         assert block.language == "console" and block.text.startswith("$ "), block.where
 
@@ -336,6 +348,32 @@ def test_a_tested_block_runs(project, block):
             assert lines(result.stdout) == lines(shown), (
                 f"{block.where}: `{command}` now prints:\n{result.stdout}"
             )
+
+
+@pytest.fixture
+def new_project(tmp_path) -> Repo:
+    """A new copy of the project as a clone holds it, with its presets and Makefile, and this
+    environment as its `.venv`. Its params are the committed ones, pointed at tiny data (120
+    training images per class, so that a subset of 100 fits) but with the committed
+    `preprocess` section: 5,000 validation images, more than the tiny data holds."""
+    source = make_tiny_source(tmp_path / "source", train_per_class=120)
+    repo = make_repo(tmp_path / "project", source)
+    repo.set_params("preprocess", **committed_params()["preprocess"])
+    shutil.copy(REPO / "Makefile", repo.root / "Makefile")
+    shutil.copytree(REPO / "presets", repo.root / "presets")
+    (repo.root / ".venv").symlink_to(sys.prefix)
+    with open(repo.root / ".git/info/exclude", "a", encoding="utf-8") as exclude:
+        exclude.write(".venv\n")  # a link: the .gitignore's `/.venv/` names a folder
+    repo.commit("the committed preprocess params, the presets and the Makefile")
+    return repo
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("block", new_project_blocks(), ids=lambda block: block.where)
+def test_a_block_runs_in_a_new_project(new_project, block):
+    for command in block_commands(block):
+        result = new_project.attempt("bash", "-c", command)
+        assert result.returncode == 0, f"{block.where}: `{command}` failed:\n{result.stderr}"
 
 
 def test_the_python_blocks_run_as_written(tmp_path, tiny_run):

@@ -5,8 +5,7 @@ import sys
 import pytest
 
 from stages.shared import params
-from stages.shared.errors import DataError, PipelineError
-from stages.train import timing
+from stages.shared.errors import PipelineError
 from tests.helpers.project import REPO, apply_overrides, committed_params, file_tree, write_yaml
 from tools import experiments, frontier, params_reference, presets
 
@@ -53,7 +52,7 @@ def test_choose_refuses_a_budget_no_run_met():
 @pytest.fixture
 def recorded(tmp_path, monkeypatch):
     """A checkout whose metrics/frontier.json and plot record RESULTS; every candidate has a
-    finished experiment (no DVC runs: `dvc exp show` and the timing records are stubbed)."""
+    finished experiment (no DVC runs: `dvc exp show` is stubbed)."""
     monkeypatch.chdir(tmp_path)
     (tmp_path / "frontier").mkdir()
     (tmp_path / "metrics").mkdir()
@@ -150,18 +149,6 @@ def test_every_candidate_gives_valid_params(tmp_path, monkeypatch):
             params.load(path, section)
 
 
-def test_a_timing_record_goes_where_the_environment_says_and_reads_back(tmp_path):
-    record = timing.Timing("exp-1", 12.5, [6.0, 6.5], 1000)
-    assert timing.write_timing(record, {}) is None  # no directory named: nothing written
-    path = timing.write_timing(record, {timing.TIMINGS_ENV: str(tmp_path / "t")})
-    assert path == tmp_path / "t" / "exp-1.json"
-    assert json.loads(path.read_text())["epoch_seconds"] == [6.0, 6.5]
-    read = timing.read_timing(tmp_path / "t", "exp-1")
-    assert read == record and read.images_per_second == pytest.approx(2000 / 12.5)
-    with pytest.raises(DataError, match="no timing of experiment 'exp-2'"):
-        timing.read_timing(tmp_path / "t", "exp-2")
-
-
 # Each CNN preset, its time budget, and the frontier run it was chosen as.
 CHOSEN = {"cnn-fast": (180, "cnn1-7e"), "cnn": (900, "cnn2-14e")}
 
@@ -183,16 +170,16 @@ def test_experiments_run_with_this_python_first_on_the_path(monkeypatch):
     import sys
 
     monkeypatch.setenv("PATH", "/usr/bin")
-    env = experiments.timed_environment()
+    env = experiments.environment()
     assert env["PATH"].split(os.pathsep)[0] == os.path.dirname(sys.executable)
-    assert env[timing.TIMINGS_ENV].endswith(".dvc/tmp/timings")
 
 
 @pytest.mark.slow
 @pytest.mark.e2e
 def test_the_search_runs_through_dvc_queue_and_collects_a_frontier(repo):
     """A real search in a temporary repository: two tiny candidates queued, run one at a time by
-    DVC's queue, collected from `dvc exp show` and the train stage's timing records."""
+    DVC's queue (its logs streamed), collected from `dvc exp show`: accuracy and training time
+    from each experiment's metrics."""
     (repo.root / "frontier").mkdir()
     write_yaml(
         repo.root / "frontier/candidates.yaml",
@@ -204,15 +191,16 @@ def test_the_search_runs_through_dvc_queue_and_collects_a_frontier(repo):
     params_before = (repo.root / "params.yaml").read_bytes()
 
     for command in ("queue", "run", "collect"):
-        repo.run(sys.executable, "-m", "tools.frontier", command)
+        output = repo.run(sys.executable, "-m", "tools.frontier", command)
+        if command == "run":  # every epoch of both, as the stages logged them
+            assert len(re.findall(r" epoch \d/\d ", output)) == 3, output
 
     results = json.loads((repo.root / "metrics/frontier.json").read_text())
     assert sorted(results) == ["one-epoch", "two-epochs"]
     shown = experiments_shown(repo)
     for name, result in results.items():
-        timing = json.loads((repo.root / f".dvc/tmp/timings/{name}.json").read_text())
-        assert result["train_seconds"] == timing["train_seconds"] > 0
-        assert result["epochs_run"] == len(timing["epoch_seconds"]) == shown[name]["epochs"]
+        assert result["train_seconds"] == shown[name]["train_seconds"] > 0
+        assert result["epochs_run"] == shown[name]["epochs"]
         assert result["test_accuracy"] == shown[name]["accuracy"]
     assert results["two-epochs"]["overrides"] == {"train.epochs": 2}
     assert (repo.root / "metrics/frontier.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -224,14 +212,16 @@ def test_the_search_runs_through_dvc_queue_and_collects_a_frontier(repo):
         results, key=lambda n: (results[n]["val_accuracy"], -results[n]["train_seconds"])
     )
 
-    repo.run(sys.executable, "-m", "tools.presets", "measure")
+    output = repo.run(sys.executable, "-m", "tools.presets", "measure")
     measured = json.loads((repo.root / "metrics/presets.json").read_text())
     assert list(measured) == ["short"] and measured["short"]["epochs_run"] == 1
     assert measured["short"]["train_seconds"] > 0
+    assert experiments.summary("short", measured["short"]) in output.splitlines()
 
 
 def experiments_shown(repo) -> dict[str, dict]:
-    """{name: {epochs, accuracy}} of every experiment, as `dvc exp show --json` lists them."""
+    """{name: {epochs, accuracy, train_seconds}} of every experiment, as `dvc exp show --json`
+    lists them."""
     shown = {}
     for baseline in json.loads(repo.dvc("exp", "show", "--json", "--all-commits")):
         for experiment in baseline.get("experiments") or []:
@@ -239,6 +229,7 @@ def experiments_shown(repo) -> dict[str, dict]:
                 metrics = rev["data"]["metrics"]
                 shown[rev["name"]] = {
                     "epochs": metrics["metrics/train/metrics.json"]["data"]["epochs_run"],
-                    "accuracy": metrics["metrics/eval.json"]["data"]["accuracy"],
+                    "accuracy": metrics["metrics/eval.json"]["data"]["test"]["accuracy"],
+                    "train_seconds": metrics["metrics/time.json"]["data"]["train_seconds"],
                 }
     return shown

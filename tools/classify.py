@@ -16,6 +16,7 @@ import io
 import json
 import logging
 import sys
+import zipfile
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
@@ -30,6 +31,7 @@ from tools import images
 logger = logging.getLogger(__name__)
 
 EXIT_SOME_FAILED = 1
+KERAS_SUFFIXES = (".keras", ".h5")
 COLUMNS = ["file", "predicted", "confidence", "top3", "error"]
 # A CSV cell starting with one of these is a formula to a spreadsheet (OWASP, "CSV Injection").
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -94,6 +96,20 @@ def check_output(output: Path, model: Path, files: Iterable[Path]) -> None:
         )
 
 
+def check_model(model: Path) -> None:
+    """Raise PipelineError if `model` is a Keras file, naming the ONNX file to use instead: the
+    one the train stage writes beside it."""
+    is_zip = model.is_file() and zipfile.is_zipfile(model)  # a .keras file is a zip; ONNX never
+    if model.suffix.lower() not in KERAS_SUFFIXES and not is_zip:
+        return
+    onnx = model.with_suffix(".onnx")
+    missing = "" if onnx.is_file() else " (missing: run `dvc repro train`)"
+    raise PipelineError(
+        f"--model {model}: a Keras file; tools.classify runs the ONNX model, which the train "
+        f"stage writes beside it: --model {onnx}{missing}"
+    )
+
+
 def csv_cell(value: object) -> object:
     """`value` as a CSV cell that no spreadsheet runs: text starting like a formula gets a
     leading apostrophe, as OWASP advises; a missing value is an empty cell."""
@@ -154,6 +170,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.batch_size < 1:
         parser.error("--batch-size must be at least 1")
 
+    check_model(args.model)
     files, problems = images.find_images(args.paths)  # names only: no image is read yet
     if args.output:
         check_output(args.output, args.model, files)

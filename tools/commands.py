@@ -1,6 +1,8 @@
 """DVC and git (and any other command) as subprocesses, one way for the tools, the benchmark and
-the tests: the command's output, or a PipelineError that shows the command and what it said."""
+the tests: the command's output (or, for a long run, its output streamed to ours), or a
+PipelineError that shows the command and what it said."""
 
+import signal
 import subprocess
 import sys
 from collections.abc import Mapping, Sequence
@@ -13,8 +15,11 @@ class CommandError(PipelineError):
     """A command exited non-zero; the message holds the command and its output."""
 
     def __init__(self, argv: Sequence[str], result: subprocess.CompletedProcess) -> None:
-        output = "".join(part for part in (result.stdout, result.stderr) if part).strip()
-        super().__init__(f"`{shown(argv)}` failed (exit {result.returncode}):\n{output}")
+        if result.stdout is None and result.stderr is None:  # streamed (`stream`), not kept
+            said = "; its output is above"
+        else:
+            said = ":\n" + "".join(part for part in (result.stdout, result.stderr) if part).strip()
+        super().__init__(f"`{shown(argv)}` failed (exit {result.returncode}){said}")
         self.result = result
 
 
@@ -58,6 +63,27 @@ def run(argv: Sequence[str], **options) -> str:
     if result.returncode != 0:
         raise CommandError(argv, result)
     return result.stdout
+
+
+def stream(
+    argv: Sequence[str], *, cwd: Path | None = None, env: Mapping[str, str] | None = None
+) -> None:
+    """Run `argv` with its stdout and stderr going straight to ours, each line as it prints it (a
+    `dvc exp run` that trains for minutes shows every epoch's line when the stage logs it);
+    CommandError if it exits non-zero, its output being already on the screen. Interrupted, it
+    waits for the command to stop on its own, as DVC does for its stages: Ctrl-C reached it too
+    (the same process group), and another signal is passed on."""
+    with subprocess.Popen(list(argv), cwd=cwd, env=None if env is None else dict(env)) as process:
+        try:
+            code = process.wait()
+        except KeyboardInterrupt as interrupt:  # stages.shared.cli turns signals into this
+            name = interrupt.args[0] if interrupt.args else "SIGINT"
+            if name != "SIGINT" and name in signal.Signals.__members__:
+                process.send_signal(signal.Signals[name])
+            process.wait()
+            raise
+    if code != 0:
+        raise CommandError(argv, subprocess.CompletedProcess(argv, code))
 
 
 def dvc(*args: str, **options) -> str:

@@ -1,22 +1,26 @@
 """DVC experiments as the presets and the frontier search use them: named sets of params
-overrides (YAML files of dotted keys), queued or run with `dvc exp run -S …`, their results read
-back from `dvc exp show --json` and the train stage's timing records
-(stages/train/timing.py: timings stay out of the tracked metrics)."""
+overrides (YAML files of dotted keys), run now or queued with `dvc exp run -S …`, DVC's output
+streamed as it prints it, and their results read back from `dvc exp show --json`: accuracy from
+the pipeline's metrics, training time from metrics/time.json (which the train stage writes beside
+them, and no dvc.lock holds)."""
 
 import json
 import os
-import statistics
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from stages.shared import params
 from stages.shared.errors import PipelineError
-from stages.train import timing
 from tools import commands
 
-# Where the train stage of every experiment run by these tools writes its timing record: DVC's
-# own git-ignored scratch directory, so that queued runs in temporary copies write here too.
-TIMINGS = Path(".dvc/tmp/timings")
+# The metrics files an experiment's result is read from, as `dvc exp show --json` names them.
+EVAL_METRICS = "metrics/eval.json"
+TRAIN_METRICS = "metrics/train/metrics.json"
+TIME_METRICS = "metrics/time.json"
+# What an earlier experiment of the same name is renamed to while its replacement runs.
+EARLIER_SUFFIX = "-earlier"
 
 
 def read_overrides(path: Path) -> dict:
@@ -34,18 +38,54 @@ def set_arguments(overrides: dict) -> list[str]:
     ]
 
 
-def timed_environment() -> dict[str, str]:
-    """This process's environment, plus where the train stage writes its timing record, with
-    this Python's directory first on the PATH: DVC's queue starts its workers as `dvc`, and the
-    stages run as `python`, both found on the PATH."""
+def environment() -> dict[str, str]:
+    """This process's environment with this Python's directory first on the PATH: DVC's queue
+    starts its workers as `dvc`, and the stages run as `python`, both found on the PATH."""
     path = os.pathsep.join([os.path.dirname(sys.executable), os.environ.get("PATH", "")])
-    return {**os.environ, "PATH": path, timing.TIMINGS_ENV: str(TIMINGS.resolve())}
+    return {**os.environ, "PATH": path}
+
+
+def experiment_ref(name: str) -> str:
+    """The git ref DVC keeps the experiment `name` of the current commit in."""
+    head = commands.git("rev-parse", "HEAD").strip()
+    return f"refs/exps/{head[:2]}/{head[2:]}/{name}"
+
+
+def exists(ref: str) -> bool:
+    return commands.attempt(["git", "rev-parse", "--verify", "--quiet", ref]).returncode == 0
+
+
+@contextmanager
+def replacing(name: str) -> Iterator[None]:
+    """Make way for a new run of the experiment `name` on this commit, which DVC refuses while
+    one exists (and `dvc exp run -f` would also rerun every stage): an earlier one is set aside,
+    then removed if the new run is recorded, or put back if it is not (failed, interrupted)."""
+    ref = experiment_ref(name)
+    if not exists(ref):
+        yield
+        return
+    print(
+        f"{name}: this commit has an experiment {name} already; this run replaces it", flush=True
+    )
+    aside = f"{ref}{EARLIER_SUFFIX}"
+    commands.dvc("exp", "rename", "--force", ref, aside.rsplit("/", 1)[1])
+    try:
+        yield
+    finally:
+        if exists(ref):
+            commands.dvc("exp", "remove", aside)
+            print(f"{name}: replaced the earlier experiment {name} of this commit", flush=True)
+        else:
+            commands.dvc("exp", "rename", aside, name)
+            print(f"{name}: the run did not finish; the earlier experiment is kept", flush=True)
 
 
 def run(name: str, overrides: dict, *, temp: bool) -> None:
-    """Run one experiment named `name` now (in a temporary copy if `temp`), timed."""
+    """Run one experiment named `name` now (in a temporary copy if `temp`), its output
+    streamed; it replaces an earlier experiment of that name on this commit."""
     argv = ["exp", "run", "-n", name, *(["--temp"] if temp else []), *set_arguments(overrides)]
-    commands.dvc(*argv, env=timed_environment())
+    with replacing(name):
+        commands.stream(commands.dvc_argv(*argv), env=environment())
 
 
 def queue(name: str, overrides: dict) -> None:
@@ -54,48 +94,80 @@ def queue(name: str, overrides: dict) -> None:
 
 
 def run_queue() -> None:
-    """Run every queued experiment, one at a time (timings stay comparable), timed; return when
-    the queue is empty."""
-    commands.dvc("exp", "run", "--run-all", "--jobs", "1", env=timed_environment())
+    """Run every queued experiment, one at a time (timings stay comparable), their logs
+    streamed; return when the queue is empty."""
+    commands.stream(commands.dvc_argv("exp", "run", "--run-all", "--jobs", "1"), env=environment())
 
 
-def shown() -> dict[str, dict]:
-    """{experiment name: {"params": params.yaml, "metrics": {path: data}}} of every finished
-    experiment of every commit (`dvc exp show --json --all-commits`): a search outlives commits.
-    Experiments still queued, running or failed are left out."""
+def read_show(baselines: list[dict]) -> dict[str, dict]:
+    """{experiment name: {"baseline", "params", "metrics": {path: data}}} of every finished
+    experiment in `dvc exp show --json`'s answer, the first of a name kept. Experiments still
+    queued, running or failed are left out; so are metrics files DVC could not read."""
     found = {}
-    for baseline in json.loads(commands.dvc("exp", "show", "--json", "--all-commits")):
+    for baseline in baselines:
         for experiment in baseline.get("experiments") or []:
             state = (experiment.get("executor") or {}).get("state", "success")
             for rev in experiment["revs"]:
                 if state != "success" or not rev.get("name") or not rev.get("data"):
                     continue
                 data = rev["data"]
-                found.setdefault(  # newest commit first: a rerun replaces an older run
+                found.setdefault(
                     rev["name"],
                     {
                         "baseline": baseline["rev"],  # the commit it ran from: its code
                         "params": data["params"]["params.yaml"]["data"],
-                        "metrics": {path: m["data"] for path, m in data["metrics"].items()},
+                        "metrics": {
+                            path: m["data"] for path, m in data["metrics"].items() if "data" in m
+                        },
                     },
                 )
     return found
 
 
+def shown() -> dict[str, dict]:
+    """`read_show` of every commit (`dvc exp show --json --all-commits`), newest first: a search
+    outlives commits, and a rerun replaces an older run."""
+    return read_show(json.loads(commands.dvc("exp", "show", "--json", "--all-commits")))
+
+
+def shown_here(name: str) -> dict:
+    """The experiment `name` of the current commit, as `read_show` gives it."""
+    found = read_show(json.loads(commands.dvc("exp", "show", "--json")))
+    if name not in found:
+        raise PipelineError(f"no finished experiment {name} on this commit (`dvc exp show`)")
+    return found[name]
+
+
 def result(name: str, experiment: dict) -> dict:
-    """What an experiment measured: accuracies, epochs, size and time (its timing record)."""
-    metrics = experiment["metrics"]
-    evaluation, training = metrics["metrics/eval.json"], metrics["metrics/train/metrics.json"]
-    record = timing.read_timing(TIMINGS, name)
-    return {
-        "commit": experiment["baseline"][:7],
-        "val_accuracy": training["eval"]["accuracy"],
-        "test_accuracy": evaluation["accuracy"],
-        "macro_f1": evaluation["macro_f1"],
-        "epochs_run": training["epochs_run"],
-        "parameters": training["parameters"],
-        "train_seconds": record.train_seconds,
-        # The median: an epoch slowed by another process on the machine does not move it.
-        "seconds_per_epoch": round(statistics.median(record.epoch_seconds), 2),
-        "images_per_second": round(record.images_per_second),
-    }
+    """What an experiment measured: accuracies, epochs, size and its training time."""
+    metrics, commit = experiment["metrics"], experiment["baseline"][:7]
+    try:
+        test, training = metrics[EVAL_METRICS]["test"], metrics[TRAIN_METRICS]
+        time = metrics[TIME_METRICS]
+        return {
+            "commit": commit,
+            "val_accuracy": training["val"]["accuracy"],
+            "test_accuracy": test["accuracy"],
+            "macro_f1": test["macro_f1"],
+            "epochs_run": training["epochs_run"],
+            "parameters": training["parameters"],
+            "train_seconds": time["train_seconds"],
+            "seconds_per_epoch": time["seconds_per_epoch"],  # the median epoch
+            "images_per_second": time["images_per_second"],
+        }
+    except (KeyError, TypeError) as error:
+        raise PipelineError(
+            f"experiment {name} (from commit {commit}): its metrics hold no {error}, so it ran "
+            "before the pipeline recorded it; run it again"
+        ) from None
+
+
+def summary(name: str, measured: dict) -> str:
+    """One line: the experiment, its test accuracy and its training time."""
+    seconds, epochs = measured["train_seconds"], measured["epochs_run"]
+    took = f"{seconds / 60:.1f} min" if seconds >= 60 else f"{seconds:.1f} s"
+    epochs_run = f"{epochs} epoch" if epochs == 1 else f"{epochs} epochs"
+    return (
+        f"{name}: test accuracy {measured['test_accuracy']:.4f}, trained in {took} "
+        f"({epochs_run}, the median {measured['seconds_per_epoch']:g} s)"
+    )

@@ -3,7 +3,7 @@ params overrides) queued and run as DVC experiments one at a time, then collecte
 metrics/frontier.json, a plot and a table (docs/frontier.md).
 
     python -m tools.frontier queue [NAME…]  # dvc exp run --queue -n <name> -S … per candidate
-    python -m tools.frontier run         # dvc exp run --run-all --jobs 1, timed
+    python -m tools.frontier run         # dvc exp run --run-all --jobs 1, its logs streamed
     python -m tools.frontier collect     # metrics/frontier.json, metrics/frontier.png, a table
     python -m tools.frontier choose 900  # the candidate with the best validation accuracy ≤ 900 s
 

@@ -3,6 +3,11 @@ experiments, and a results table measured from real runs.
 
     python -m tools.presets run cnn        # dvc exp run -n cnn -S train.architecture=cnn -S …
     python -m tools.presets measure        # every preset, then metrics/presets.json and a table
+
+A run streams DVC's output (every epoch's line as the stage logs it), then prints one line: the
+experiment, its test accuracy and its training time. Running a preset again replaces its earlier
+experiment on the same commit. `measure` skips the presets that train on a subset of the
+training images (`quick`): their accuracy says nothing about a model.
 """
 
 import argparse
@@ -15,6 +20,7 @@ from tools import experiments
 
 PRESETS = Path("presets")
 RESULTS = Path("metrics/presets.json")
+SUBSET = "preprocess.subset"
 
 
 def names() -> list[str]:
@@ -27,6 +33,11 @@ def load_preset(name: str) -> dict:
     if not path.is_file():
         raise PipelineError(f"no preset {name!r} (known: {', '.join(names())})")
     return experiments.read_overrides(path)
+
+
+def measured(presets: dict[str, dict]) -> list[str]:
+    """The presets whose results belong in the table: those trained on every training image."""
+    return [name for name, overrides in presets.items() if overrides.get(SUBSET) is None]
 
 
 def results_table(results: dict) -> str:
@@ -43,21 +54,32 @@ def results_table(results: dict) -> str:
     return "\n".join(lines)
 
 
+def run(name: str, *, temp: bool) -> dict:
+    """Run the preset `name` as the experiment `name`; print and return what it measured."""
+    experiments.run(name, load_preset(name), temp=temp)
+    result = experiments.result(name, experiments.shown_here(name))
+    print(experiments.summary(name, result), flush=True)
+    return result
+
+
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m tools.presets", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m tools.presets",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     subcommands = parser.add_subparsers(dest="command", required=True)
     subcommands.add_parser("run", help="run one preset as an experiment").add_argument("name")
     subcommands.add_parser("measure", help="run every preset; write metrics/presets.json")
     args = parser.parse_args(argv)
 
     if args.command == "run":
-        experiments.run(args.name, load_preset(args.name), temp=False)
+        run(args.name, temp=False)
         return
-    results = {}
-    for name in names():
-        experiments.run(name, load_preset(name), temp=True)
-        results[name] = experiments.result(name, experiments.shown()[name])
-        print(f"{name}: {results[name]}", flush=True)
+    presets = {name: load_preset(name) for name in names()}
+    for name in sorted(set(presets) - set(measured(presets))):
+        print(f"{name}: not measured ({SUBSET}={presets[name][SUBSET]}: a subset)", flush=True)
+    results = {name: run(name, temp=True) for name in measured(presets)}
     with artifacts.atomic_path(RESULTS) as tmp:
         artifacts.write_json(tmp, results)
     print(results_table(results))

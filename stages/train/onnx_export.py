@@ -4,9 +4,11 @@ validation images before it is written."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -25,6 +27,8 @@ OPSET = 17
 GRAPH_NAME = "fashion_mnist"
 # The parity the exported model must keep with Keras on every validation image.
 MAX_PROBABILITY_GAP = 1e-5
+# The parent of every logger of tf2onnx (tf2onnx.tfonnx, tf2onnx.optimizer, …).
+TF2ONNX_LOGGER = "tf2onnx"
 
 
 def export_onnx(model: keras.Model, path: Path) -> onnx.ModelProto:
@@ -32,11 +36,24 @@ def export_onnx(model: keras.Model, path: Path) -> onnx.ModelProto:
     `path` (overwritten) and read back."""
     import onnx
 
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), tf2onnx_warnings_only():
         # Keras 3.15's patch of tf2onnx for NumPy 2 probes `np.object`, which NumPy warns about.
         warnings.filterwarnings("ignore", "In the future `np.object`", FutureWarning)
         model.export(path, format="onnx", verbose=False, opset_version=OPSET)
     return onnx.load(path)
+
+
+@contextlib.contextmanager
+def tf2onnx_warnings_only() -> Iterator[None]:
+    """tf2onnx's loggers at WARNING for the export: it logs its versions, its opset and its
+    optimiser's counts at INFO, five lines in every training log, whatever Keras' `verbose`."""
+    logger = logging.getLogger(TF2ONNX_LOGGER)
+    level = logger.level
+    logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 def canonicalise(proto: onnx.ModelProto) -> onnx.ModelProto:

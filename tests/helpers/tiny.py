@@ -50,10 +50,12 @@ class TinySource:
     test_labels: np.ndarray
 
 
-def make_tiny_source(directory: Path, seed: int = 0) -> TinySource:
+def make_tiny_source(
+    directory: Path, seed: int = 0, train_per_class: int = TRAIN_PER_CLASS
+) -> TinySource:
     rng = np.random.default_rng(seed)
     directory.mkdir(parents=True, exist_ok=True)
-    train_labels = rng.permutation(np.repeat(np.arange(10, dtype=np.uint8), TRAIN_PER_CLASS))
+    train_labels = rng.permutation(np.repeat(np.arange(10, dtype=np.uint8), train_per_class))
     test_labels = rng.permutation(np.repeat(np.arange(10, dtype=np.uint8), TEST_PER_CLASS))
     arrays = {
         fashion_mnist.TRAIN_IMAGES: class_images(train_labels, rng),
