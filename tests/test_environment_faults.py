@@ -15,7 +15,6 @@ from stages.predict import __main__ as predict
 from stages.preprocess import __main__ as preprocess
 from stages.shared import cli
 from stages.train import __main__ as train
-from stages.train import timing
 from tests.helpers.project import file_tree, write_yaml
 from tests.helpers.tiny import tiny_params
 from tools import classify
@@ -191,25 +190,6 @@ def test_classify_tables_raise_no_pandas_warning():
         warnings.simplefilter("error")
         for output_format in ("table", "csv", "json"):
             assert "a.png" in classify.render([row], output_format)
-
-
-def test_an_unwritable_timing_record_stops_training_before_any_output_is_replaced(
-    tmp_path, tiny_run, tiny_source, read_only, capsys, monkeypatch
-):
-    """Nothing may fail after the outputs are committed: the timing record (outside the tracked
-    metrics) is written before them."""
-    params = write_yaml(tmp_path / "params.yaml", tiny_params(tiny_source))
-    out = tmp_path / "out"
-    out.mkdir()
-    before = _previous(out, EARLIER["train"])
-    _, remount = read_only
-    with remount() as timings:
-        monkeypatch.setenv(timing.TIMINGS_ENV, str(timings / "timings"))
-        module, argv = _stage_argv("train", tiny_run, out)
-        code, lines = _run_stage(module, [*argv, f"--params={params}"], capsys)
-    assert code == 2, lines
-    assert len(lines) == 1 and "Read-only file system" in lines[0], lines
-    assert _everything(out) == before
 
 
 @pytest.mark.parametrize("stage", STAGES)

@@ -57,8 +57,6 @@ def main(argv: Sequence[str] | None = None) -> None:
         gap = saving.save_model(model, cfg, keras_file, onnx_file, val[0])
         figures.save(curves.training_curves(fitted.history), curves_file)
         artifacts.write_json(time_file, timing.time_metrics(fitted.timing), sort_keys=False)
-        if run.chief:  # before the outputs replace the last good ones: nothing may fail after
-            timing.write_timing(fitted.timing)
     log_result(args, fitted, gap, run.chief)
 
 

@@ -5,7 +5,6 @@ dvclive's summary) and how long it took."""
 from __future__ import annotations
 
 import dataclasses
-import os
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -61,6 +60,5 @@ def fit(
         run_summary.check_converged(table, cfg)
         summary = run_summary.training_summary(table, cfg, model.count_params())
         live.summary.update(summary)
-    experiment = os.environ.get("DVC_EXP_NAME") or "workspace"
-    record = timing.Timing(experiment, round(seconds, 2), timer.seconds, len(train[0]))
+    record = timing.Timing(round(seconds, 2), timer.seconds, len(train[0]))
     return Fitted(table, summary, record)
