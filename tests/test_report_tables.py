@@ -4,7 +4,7 @@ its metric should go, missing values as "-", and the params that differ."""
 import pytest
 
 from tools import report_tables
-from tools.report_data import Snapshot
+from tools.report_data import Revision, Snapshot
 from tools.report_tables import BETTER, GAP, WORSE
 
 
@@ -136,4 +136,15 @@ def test_the_notes_say_what_a_table_leaves_out():
     )
     assert report_tables.empty_note(report_tables.Table([], []), "parameter") == (
         "No revision has parameters."
+    )
+
+
+def test_the_revisions_note_gives_each_commit_once():
+    revisions = [
+        Revision("main", "a1b2c3d4" * 5),
+        Revision("3060b77", "3060b77" + "0" * 33),
+        Revision("workspace", None),
+    ]
+    assert report_tables.revisions_note(revisions) == (
+        "Base: main (a1b2c3d). Compared with it: 3060b77, workspace."
     )

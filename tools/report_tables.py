@@ -144,7 +144,9 @@ def revisions_note(revisions: Sequence[Revision]) -> str:
     """Which commit each revision is (an experiment's or a branch's), the base first."""
 
     def named(revision: Revision) -> str:
-        return f"{revision.name} ({revision.commit[:7]})" if revision.commit else revision.name
+        if not revision.commit or revision.commit.startswith(revision.name):
+            return revision.name  # the workspace, or a commit named by its own digits
+        return f"{revision.name} ({revision.commit[:7]})"
 
     base, *others = revisions
     return f"Base: {named(base)}. Compared with it: {', '.join(map(named, others))}."
