@@ -186,7 +186,9 @@ def test_portable_pipeline_is_byte_identical_on_an_emulated_cpu(
     assert features.stdout.split() == ["True", "False"]  # the emulated CPU's, not this one's
     emulated = reproduce(tmp_path / "project", tiny_source, python)
     assert sorted(emulated) == sorted(native)
-    assert [name for name in native if emulated[name] != native[name]] == []
+    # Every byte but the training time's, which differs on every run and no dvc.lock holds.
+    differ = [name for name in native if emulated[name] != native[name]]
+    assert [name for name in differ if name != "metrics/time.json"] == []
 
 
 @pytest.mark.slow
