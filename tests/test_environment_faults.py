@@ -86,6 +86,7 @@ def _stage_argv(name: str, run, out) -> tuple:
             evaluate,
             [
                 f"--test={run.test}",
+                f"--val={run.val}",
                 f"--model={run.onnx}",
                 f"--eval-metrics={out / 'eval.json'}",
                 f"--per-class={out / 'per_class.csv'}",

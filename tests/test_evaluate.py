@@ -23,13 +23,17 @@ def test_main_writes_metrics_plots_and_images(tmp_path, tiny_run):
     evaluate.main(
         [
             f"--test={tiny_run.test}",
+            f"--val={tiny_run.val}",
             f"--model={tiny_run.onnx}",
             f"--params={tiny_run.params}",
             *(f"--{flag}={path}" for flag, path in out.items()),
         ]
     )
-    ((split, metrics),) = json.loads(out["eval-metrics"].read_text()).items()
-    assert split == "test" and set(metrics) == {"loss", "accuracy", "macro_f1"}
+    scores = json.loads(out["eval-metrics"].read_text())
+    assert list(scores) == ["test", "val"] and set(scores["val"]) == {"loss", "accuracy"}
+    assert 0.5 < scores["val"]["accuracy"] <= 1 and scores["val"]["loss"] > 0
+    metrics = scores["test"]
+    assert set(metrics) == {"loss", "accuracy", "macro_f1"}
     assert 0.5 < metrics["accuracy"] <= 1 and 0 < metrics["macro_f1"] <= 1 and metrics["loss"] > 0
     pairs = pd.read_csv(out["confusion"])
     assert list(pairs.columns) == ["actual", "predicted"] and len(pairs) == 50
@@ -51,12 +55,14 @@ def test_figures_are_byte_identical_when_redrawn(tmp_path):
 
 
 def _evaluate(tmp_path, test_split, model, params) -> Path:
-    """evaluate.main on `test_split` and `model`, every output into tmp_path/out."""
+    """evaluate.main on `test_split` (the validation split too) and `model`, every output into
+    tmp_path/out."""
     out = tmp_path / "out"
     flags = ["eval-metrics", "per-class", "confusion", "confusion-png", "samples-png"]
     evaluate.main(
         [
             f"--test={test_split}",
+            f"--val={test_split}",
             f"--model={model}",
             f"--params={params}",
             *(f"--{flag}={out / flag}" for flag in [*flags, "misclassified-png"]),

@@ -232,6 +232,7 @@ def test_evaluate_predict_and_classify_import_neither_tensorflow_nor_keras(
         "evaluate": [
             "stages.evaluate",
             f"--test={tiny_run.test}",
+            f"--val={tiny_run.val}",
             f"--params={tiny_run.params}",
             *(
                 f"--{flag}={tmp_path / flag}"

@@ -185,6 +185,15 @@ BAD_VALUES = [
         "must be flatten for train.architecture: mlp",
     ),
     (train_settings.Train, "train.warmup_epochs", 2, "must be 0, or train.schedule: cosine"),
+    (train_settings.Train, "train.stem_stride", 2, "=2: must be 1 for train.architecture: mlp"),
+    (train_settings.Train, "train.stem_stride", 3, "train.stem_stride=3: must be 1 or 2"),
+    (
+        train_settings.Train,
+        "train.ema_momentum",
+        1,
+        r"train.ema_momentum=1.0: must be a momentum in \[0, 1\)",
+    ),
+    (train_settings.Train, "train.flip_tta", "yes", "train.flip_tta='yes': expected bool"),
     (
         train_settings.Train,
         "train.early_stopping.patience",
@@ -478,6 +487,27 @@ def test_too_many_valid_blocks_for_28_pixels_are_refused(tmp_path):
     document = committed_params()
     document["train"].update(architecture="cnn", conv_padding="valid", conv_filters=[8, 8, 8])
     with pytest.raises(ParamsError, match="train.conv_filters=.* leave a 1×1 feature map"):
+        params.load(write_yaml(tmp_path / "params.yaml", document), train_settings.Train)
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        (
+            {"architecture": "cnn", "conv_filters": [4, 8, 16, 32], "stem_stride": 2},
+            r"train.conv_filters=\[4, 8, 16, 32\]: must be few enough blocks to leave a 1×1",
+        ),
+        (
+            {"ema_momentum": 0.99, "checkpoint": {"enabled": True, "monitor": "val_loss"}},
+            "train.ema_momentum=0.99: must be 0 with train.checkpoint or "
+            "early_stopping.restore_best_weights",
+        ),
+    ],
+)
+def test_levers_are_refused_beside_settings_that_undo_them(tmp_path, changes, message):
+    document = committed_params()
+    document["train"].update(changes)
+    with pytest.raises(ParamsError, match=message):
         params.load(write_yaml(tmp_path / "params.yaml", document), train_settings.Train)
 
 

@@ -4,10 +4,18 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from stages.shared import params, splits
+from stages.shared import onnx_model, params, splits
 from stages.shared.errors import PipelineError
 from stages.train import __main__ as train
-from stages.train import callbacks, fit, model_file, network, run_summary, training_history
+from stages.train import (
+    callbacks,
+    fit,
+    model_file,
+    network,
+    run_summary,
+    timing,
+    training_history,
+)
 from stages.train import settings as train_settings
 from tests.helpers.project import REPO, write_yaml
 from tests.helpers.tiny import tiny_params
@@ -301,3 +309,74 @@ def test_plateau_schedule_adds_keras_reduce_on_plateau(tmp_path):
     built = callbacks.build_callbacks(cfg, model, Live(), callbacks.epoch_timer())
     (plateau,) = [c for c in built if type(c).__name__ == "ReduceLROnPlateau"]
     assert (plateau.factor, plateau.patience, plateau.monitor) == (0.2, 4, "val_loss")
+
+
+def test_a_stride_2_stem_quarters_every_later_map():
+    cnn = network.build_model(
+        _train_cfg(architecture="cnn", conv_filters=[4, 8], stem_stride=2, hidden_units=[])
+    )
+    shapes = {layer.name: layer.output.shape[1:] for layer in cnn.layers}
+    assert shapes["block1_conv1_relu"] == (14, 14, 4) and shapes["block2_pool"] == (3, 3, 8)
+    resnet = network.build_model(
+        _train_cfg(architecture="resnet", conv_filters=[4, 8], stem_stride=2, hidden_units=[])
+    )
+    shapes = {layer.name: layer.output.shape[1:] for layer in resnet.layers}
+    assert shapes["stem"] == (14, 14, 4) and shapes["stage2_block1_add"] == (7, 7, 8)
+
+
+def test_ema_saves_the_average_not_the_last_step(tiny_run):
+    """The weights at the end of the last epoch are the raw ones; fit then puts the average in."""
+    cfg = _train_cfg(ema_momentum=0.9, hidden_units=[16])
+    images, labels = splits.read_split(tiny_run.train)
+    model = network.build_model(cfg)
+    network.compile_model(model, cfg, steps_per_epoch=4)
+    assert model.optimizer.use_ema and model.optimizer.ema_momentum == pytest.approx(0.9)
+    raw = {}
+
+    def keep_raw(epoch, logs):
+        raw["weights"] = [w.copy() for w in model.get_weights()]
+
+    import keras
+
+    model.fit(
+        images,
+        fit.one_hot(labels),
+        batch_size=16,
+        epochs=2,
+        verbose=0,
+        callbacks=[keras.callbacks.LambdaCallback(on_epoch_end=keep_raw)],
+    )
+    average = model.optimizer._model_variables_moving_average  # Keras' own copy
+    for variable, mean in zip(model.trainable_variables, average, strict=True):
+        np.testing.assert_array_equal(variable.numpy(), mean.numpy())
+    first_kernel = model.get_layer("hidden_1").get_weights()[0]
+    assert not np.array_equal(first_kernel, raw["weights"][0])
+
+
+def test_flip_tta_ships_a_mirror_invariant_model_that_evaluate_scores(
+    tmp_path, tiny_run, tiny_source
+):
+    document = tiny_params(tiny_source)
+    document["train"].update(flip_tta=True, ema_momentum=0.5)
+    _train_main(tmp_path, tiny_run, document)
+    classifier = onnx_model.load(tmp_path / "model.onnx")
+    images, _ = splits.read_split(tiny_run.test)
+    probabilities = classifier.predict(images, batch_size=8)
+    mirrored = classifier.predict(images[:, :, ::-1].copy(), batch_size=8)
+    np.testing.assert_allclose(probabilities, mirrored, atol=1e-6)
+    keras_model = model_file.load(tmp_path / "model.keras")
+    by_hand = (
+        keras_model.predict(images, verbose=0) + keras_model.predict(images[:, :, ::-1], verbose=0)
+    ) / 2
+    np.testing.assert_allclose(probabilities, by_hand, atol=1e-5)
+    assert not np.allclose(probabilities, keras_model.predict(images, verbose=0), atol=1e-4)
+
+
+def test_time_metrics_say_how_many_cores_the_fit_kept_busy():
+    record = timing.Timing(10.0, [4.0, 6.0], 100, cpu_seconds=17.0)
+    assert timing.time_metrics(record) == {
+        "train_seconds": 10.0,
+        "seconds_per_epoch": 5.0,
+        "images_per_second": 20,
+        "cores_used": 1.7,
+    }

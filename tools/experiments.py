@@ -139,14 +139,16 @@ def shown_here(name: str) -> dict:
 
 
 def result(name: str, experiment: dict) -> dict:
-    """What an experiment measured: accuracies, epochs, size and its training time."""
+    """What an experiment measured: accuracies (the shipped model's, as evaluate scores it: with
+    an average of the weights or flip TTA, not what dvclive logged per epoch), epochs, size,
+    its training time and the cores it kept busy."""
     metrics, commit = experiment["metrics"], experiment["baseline"][:7]
     try:
-        test, training = metrics[EVAL_METRICS]["test"], metrics[TRAIN_METRICS]
-        time = metrics[TIME_METRICS]
+        test, val = metrics[EVAL_METRICS]["test"], metrics[EVAL_METRICS]["val"]
+        training, time = metrics[TRAIN_METRICS], metrics[TIME_METRICS]
         return {
             "commit": commit,
-            "val_accuracy": training["val"]["accuracy"],
+            "val_accuracy": val["accuracy"],
             "test_accuracy": test["accuracy"],
             "macro_f1": test["macro_f1"],
             "epochs_run": training["epochs_run"],
@@ -154,6 +156,7 @@ def result(name: str, experiment: dict) -> dict:
             "train_seconds": time["train_seconds"],
             "seconds_per_epoch": time["seconds_per_epoch"],  # the median epoch
             "images_per_second": time["images_per_second"],
+            "cores_used": time["cores_used"],
         }
     except (KeyError, TypeError) as error:
         raise PipelineError(

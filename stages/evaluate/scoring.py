@@ -54,6 +54,12 @@ def summary_metrics(matrix: np.ndarray, per_class: pd.DataFrame, loss: float) ->
     }
 
 
+def headline(probabilities: np.ndarray, labels: np.ndarray) -> dict:
+    """Accuracy and loss of float probabilities (n, classes) against labels (n ≥ 1,)."""
+    accuracy = float(np.mean(probabilities.argmax(axis=1) == labels))
+    return {"accuracy": round(accuracy, 6), "loss": round(cross_entropy(probabilities, labels), 6)}
+
+
 @dataclasses.dataclass(frozen=True)
 class Scores:
     """What the evaluate stage reports of a set's predictions."""

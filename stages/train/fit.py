@@ -45,7 +45,7 @@ def fit(
 
     timer = callbacks.epoch_timer()
     with callbacks.open_live(live_dir) as live:
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         history = model.fit(
             train[0],
             one_hot(train[1]),
@@ -56,9 +56,10 @@ def fit(
             verbose=0,
         )
         seconds = time.perf_counter() - started
+        cpu_seconds = time.process_time() - cpu_started
         table = pd.DataFrame(history.history, index=pd.RangeIndex(1, len(history.epoch) + 1))
         run_summary.check_converged(table, cfg)
         summary = run_summary.training_summary(table, cfg, model.count_params())
         live.summary.update(summary)
-    record = timing.Timing(round(seconds, 2), timer.seconds, len(train[0]))
+    record = timing.Timing(round(seconds, 2), timer.seconds, len(train[0]), round(cpu_seconds, 2))
     return Fitted(table, summary, record)

@@ -69,7 +69,7 @@ def _augmentation(x: keras.KerasTensor, augment: settings.Augment) -> keras.Kera
 
 def _cnn_blocks(x: keras.KerasTensor, cfg: settings.Train) -> keras.KerasTensor:
     """Per entry of `conv_filters`: `convs_per_block` × (Conv2D [→ BatchNorm] → activation) →
-    2×2 max-pooling [→ Dropout]."""
+    2×2 max-pooling [→ Dropout]; the very first Conv2D at `stem_stride`."""
     from keras import layers
 
     for block, filters in enumerate(cfg.conv_filters, start=1):
@@ -78,6 +78,7 @@ def _cnn_blocks(x: keras.KerasTensor, cfg: settings.Train) -> keras.KerasTensor:
             x = layers.Conv2D(
                 filters,
                 cfg.kernel_size,
+                strides=cfg.stem_stride if block == conv == 1 else 1,
                 padding=cfg.conv_padding,
                 use_bias=not cfg.batch_norm,
                 name=name,
@@ -91,10 +92,11 @@ def _cnn_blocks(x: keras.KerasTensor, cfg: settings.Train) -> keras.KerasTensor:
 
 def _resnet_stages(x: keras.KerasTensor, cfg: settings.Train) -> keras.KerasTensor:
     """A ResNet (He et al., 2016, basic blocks) sized for 28×28 images: a stem Conv2D of
-    `conv_filters[0]`; then per entry of `conv_filters` a stage of `residual_blocks` blocks,
-    each Conv2D [→ BatchNorm] → activation → Conv2D [→ BatchNorm], added to its input (through a
-    1×1 Conv2D where the width or size changes) → activation; every stage after the first starts
-    at stride 2, halving the feature maps; Dropout after each stage if `conv_dropout`."""
+    `conv_filters[0]` at `stem_stride`; then per entry of `conv_filters` a stage of
+    `residual_blocks` blocks, each Conv2D [→ BatchNorm] → activation → Conv2D [→ BatchNorm],
+    added to its input (through a 1×1 Conv2D where the width or size changes) → activation;
+    every stage after the first starts at stride 2, halving the feature maps; Dropout after each
+    stage if `conv_dropout`."""
     from keras import layers
 
     def conv(x, filters, size, strides, name):
@@ -103,7 +105,7 @@ def _resnet_stages(x: keras.KerasTensor, cfg: settings.Train) -> keras.KerasTens
         )(x)
         return layers.BatchNormalization(name=f"{name}_bn")(x) if cfg.batch_norm else x
 
-    x = conv(x, cfg.conv_filters[0], cfg.kernel_size, 1, "stem")
+    x = conv(x, cfg.conv_filters[0], cfg.kernel_size, cfg.stem_stride, "stem")
     x = layers.Activation(cfg.activation, name=f"stem_{cfg.activation}")(x)
     for stage, filters in enumerate(cfg.conv_filters, start=1):
         for block in range(1, cfg.residual_blocks + 1):
@@ -124,14 +126,27 @@ def _resnet_stages(x: keras.KerasTensor, cfg: settings.Train) -> keras.KerasTens
 
 def inference_model(trained: keras.Model, cfg: settings.Train) -> keras.Model:
     """The network of `cfg` without its training-only layers (augmentation), holding the weights
-    of `trained`: what is exported. Random layers have no ONNX form, and at inference they pass
-    images through unchanged; dropout is kept (Keras exports it as the identity)."""
+    of `trained`, and with `flip_tta` the mean of its probabilities for the image and its mirror
+    image: what is exported. Random layers have no ONNX form, and at inference they pass images
+    through unchanged; dropout is kept (Keras exports it as the identity)."""
     plain = cfg.model_copy(update={"augment": settings.Augment.none()})
     model = build_model(plain)
     for layer in model.layers:
         if layer.weights:
             layer.set_weights(trained.get_layer(layer.name).get_weights())
-    return model
+    return with_flip_tta(model) if cfg.flip_tta else model
+
+
+def with_flip_tta(model: keras.Model) -> keras.Model:
+    """`model`'s probabilities averaged over each image and its left-right mirror image (never
+    up-down: clothes have an up). One model, so the ONNX export holds both passes."""
+    keras = tensorflow_setup.import_keras()
+    from keras import layers
+
+    inputs = keras.Input(shape=fashion_mnist.IMAGE_SHAPE, dtype="uint8", name="image")
+    mirrored = keras.ops.flip(inputs, axis=2)  # (n, rows, columns): columns reversed
+    outputs = layers.Average(name="flip_average")([model(inputs), model(mirrored)])
+    return keras.Model(inputs, outputs, name=f"{model.name}_flip_tta")
 
 
 def _normalise_and_activate(x: keras.KerasTensor, cfg: settings.Train, name: str):
@@ -162,15 +177,20 @@ def learning_rate(cfg: settings.Train, steps_per_epoch: int):
 
 def compile_model(model: keras.Model, cfg: settings.Train, steps_per_epoch: int) -> None:
     """Cross-entropy (with `label_smoothing`, on one-hot labels) and accuracy, and the optimizer
-    of `cfg`."""
+    of `cfg` (averaging the weights for `ema_momentum`)."""
     keras = tensorflow_setup.import_keras()
     import tensorflow as tf
 
     rate = learning_rate(cfg, steps_per_epoch)
+    # Keras averages during fit and puts the average into the weights when fit ends. Off, the
+    # momentum is Keras' default, so the saved optimizer config is what it was without the key.
+    ema = {"use_ema": cfg.ema_momentum > 0, "ema_momentum": cfg.ema_momentum or 0.99}
     optimizer = {
-        "sgd": lambda: keras.optimizers.SGD(rate, momentum=cfg.momentum, nesterov=cfg.nesterov),
-        "adam": lambda: keras.optimizers.Adam(rate),
-        "adamw": lambda: keras.optimizers.AdamW(rate, weight_decay=cfg.weight_decay),
+        "sgd": lambda: keras.optimizers.SGD(
+            rate, momentum=cfg.momentum, nesterov=cfg.nesterov, **ema
+        ),
+        "adam": lambda: keras.optimizers.Adam(rate, **ema),
+        "adamw": lambda: keras.optimizers.AdamW(rate, weight_decay=cfg.weight_decay, **ema),
     }[cfg.optimizer]()
     model.compile(
         optimizer=optimizer,

@@ -184,6 +184,15 @@ class Train(Section):
         Literal[1, 3, 5, 7],
         Field(description="cnn, resnet: the convolutions' kernel size (the shortcuts' is 1)."),
     ]
+    stem_stride: Annotated[
+        Literal[1, 2],
+        Field(
+            description=(
+                "cnn, resnet: the stride of the first convolution; 2 halves the 28×28 maps at "
+                "once, so every later layer runs on a quarter of the pixels (a cheaper epoch)."
+            )
+        ),
+    ]
     conv_padding: Annotated[
         Literal["same", "valid"],
         Field(
@@ -228,6 +237,16 @@ class Train(Section):
         ),
     ]
     augment: Augment  # its docstring describes it
+    flip_tta: Annotated[
+        bool,
+        Field(
+            description=(
+                "The shipped model averages its probabilities for the image and its mirror "
+                "image (flip test-time augmentation), inside the ONNX graph: evaluate, predict "
+                "and classify score what ships. Pairs with `augment.horizontal_flip`."
+            )
+        ),
+    ]
     optimizer: Annotated[Literal["sgd", "adam", "adamw"], Field(description="The optimizer.")]
     learning_rate: Annotated[
         Rate,
@@ -243,6 +262,20 @@ class Train(Section):
     nesterov: Annotated[bool, Field(description="sgd only: Nesterov momentum.")]
     weight_decay: Annotated[
         float, Field(ge=0, description="adamw only: decoupled weight decay; at most 3.4e38.")
+    ]
+    ema_momentum: Annotated[
+        float,
+        Field(
+            ge=0,
+            lt=1,
+            description=(
+                "0: off; else the saved weights are an exponential moving average of the "
+                "weights over the steps (Keras' `use_ema`), this much of the average kept per "
+                "step (0.99: about the last 100 steps). The per-epoch validation metrics are "
+                "the raw weights'; `metrics/eval.json` scores the average."
+            ),
+        ),
+        Unit("a momentum"),
     ]
     schedule: Annotated[
         Literal["constant", "cosine", "plateau"],
@@ -362,6 +395,21 @@ class Train(Section):
             "0, or train.schedule: cosine (the warm-up leads into the cosine decay)",
         )
         rule(
+            self.ema_momentum == 0
+            or not (
+                self.checkpoint.enabled
+                or (self.early_stopping.enabled and self.early_stopping.restore_best_weights)
+            ),
+            "ema_momentum",
+            "0 with train.checkpoint or early_stopping.restore_best_weights: they put an "
+            "epoch's raw weights back over the average",
+        )
+        rule(
+            self.stem_stride == 1 or self.architecture != "mlp",
+            "stem_stride",
+            "1 for train.architecture: mlp (it has no convolutions)",
+        )
+        rule(
             self.head == "flatten" or self.architecture != "mlp",
             "head",
             "flatten for train.architecture: mlp (it has no feature maps to average)",
@@ -386,7 +434,10 @@ class Train(Section):
         """The side of the cnn's last feature map: each block's valid convolutions shrink it,
         its pooling halves it."""
         size = fashion_mnist.IMAGE_SHAPE[0]
-        shrink = (self.kernel_size - 1) * self.convs_per_block * (self.conv_padding == "valid")
-        for _ in self.conv_filters:
-            size = (size - shrink) // 2
+        valid = self.conv_padding == "valid"
+        for block in range(len(self.conv_filters)):
+            for conv in range(self.convs_per_block):
+                stride = self.stem_stride if block == conv == 0 else 1
+                size = (size - (self.kernel_size - 1) * valid + stride - 1) // stride
+            size //= 2
         return size
