@@ -222,3 +222,30 @@ def test_the_model_artifact_is_the_onnx_file_that_train_writes_and_the_others_ru
     for stage in ("evaluate", "predict"):
         assert artifact["path"] in stages[stage]["deps"]
         assert not [d for d in stages[stage]["deps"] if d.endswith(".keras")]
+
+
+def test_a_code_folders_recorded_hash_covers_its_tracked_files_only():
+    """A folder dep's size in dvc.lock is its git-tracked files' (no `__pycache__`, whose bytes
+    hold the sources' mtimes): a fresh clone then finds every stage up to date."""
+    import subprocess
+
+    import yaml
+
+    lock = yaml.safe_load((REPO / "dvc.lock").read_text())
+    checked = 0
+    for stage in lock["stages"].values():
+        for dep in stage["deps"]:
+            folder = REPO / dep["path"]
+            if not dep["path"].startswith("stages/") or not folder.is_dir():
+                continue
+            tracked = subprocess.run(
+                ["git", "ls-files", "-z", dep["path"]],
+                cwd=REPO,
+                capture_output=True,
+                check=True,
+                text=True,
+            ).stdout.split("\0")
+            sizes = sum((REPO / name).stat().st_size for name in tracked if name)
+            assert dep["size"] == sizes, dep["path"]
+            checked += 1
+    assert checked == 5
