@@ -90,3 +90,17 @@ def test_each_stage_is_profiled_as_dvc_runs_it(monkeypatch, tmp_path):
     assert figures["stage_seconds"] == dict.fromkeys(bench.STAGES, 2.0)
     assert figures["peak_memory_gib"] == dict.fromkeys(bench.STAGES, 0.7)
     assert figures["help_seconds"] == dict.fromkeys(bench.STAGES, 0.12)
+
+
+def test_the_plain_script_runs_take_the_numerics_modes_in_turn(monkeypatch):
+    runs = []
+    seconds = iter([60.0, 50.0, 64.0, 52.0, 62.0, 90.0])
+
+    def timed(argv, cwd, env):
+        runs.append(argv[3])
+        return next(seconds), 0.8
+
+    monkeypatch.setattr(bench, "FULL_RUNS", 3)
+    monkeypatch.setattr(bench, "timed", timed)
+    assert bench.plain_script_seconds({}) == {"portable": 62.0, "fastest": 52.0}
+    assert runs == ["--numerics=portable", "--numerics=fastest"] * 3
