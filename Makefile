@@ -143,12 +143,14 @@ worker: setup ## this machine's share of multi-worker training (TF_CONFIG set; d
 	$(BIN)/python -m tools.worker
 
 # repro first: the throughput step of bench.py trains on this checkout's data/prepared/train.npz.
-bench: repro ## measure what users wait for (about 14 minutes, not in the tests): metrics/bench.json
+bench: repro ## measure what users wait for (long; not in the tests): metrics/bench.json, its doc
 	$(BIN)/python -m bench.bench
+	$(BIN)/python -m bench.page
 
-generate: setup ## rewrite what comes from the code: the two schemas, docs/params.md, the rerun table
+generate: setup ## rewrite what is generated: the schemas, docs/params.md, the rerun table, bench figures
 	$(BIN)/python -m tools.params_reference
 	$(BIN)/python -m tools.rerun_table
+	$(BIN)/python -m bench.page
 
 lint: setup-dev ## check formatting and lint with ruff (CI runs it; so does the git hook)
 	$(BIN)/ruff format --check stages tools bench tests

@@ -2,19 +2,22 @@
 one process: load the IDX files, hold out the first 5,000 images, fit the 300-100 MLP for 30
 epochs, evaluate on the test set, predict the first 5 test images. The benchmark's baseline.
 
-    python bench/plain_script.py DIR      (DIR holds the four *-ubyte.gz files)
+It runs in either numerics mode of the pipeline's `train.numerics`, set by the train stage's own
+code (stages/train/tensorflow_setup.py), so that the pipeline is compared with the script in the
+same mode, and the mode's own cost is measured apart.
+
+    python -m bench.plain_script --numerics portable DIR   (DIR holds the four *-ubyte.gz files)
 """
 
+import argparse
 import gzip
 import os
-import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-import keras
-import tensorflow as tf
+from stages.train import tensorflow_setup
 
 
 def load(path: Path, ndim: int) -> np.ndarray:
@@ -23,7 +26,12 @@ def load(path: Path, ndim: int) -> np.ndarray:
     return np.frombuffer(data, np.uint8, offset=4 + 4 * ndim).reshape(dims)
 
 
-def main(directory: Path) -> None:
+def train_and_score(directory: Path) -> None:
+    """The pipeline's work on the IDX files in `directory`, in one process, in the numerics mode
+    set before."""
+    keras = tensorflow_setup.import_keras()
+    import tensorflow as tf
+
     keras.utils.set_random_seed(42)
     tf.config.experimental.enable_op_determinism()
     x = load(directory / "train-images-idx3-ubyte.gz", 3)
@@ -56,5 +64,14 @@ def main(directory: Path) -> None:
     print(np.round(model.predict(x_test[:5], verbose=0), 2))
 
 
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.plain_script", description=__doc__)
+    parser.add_argument("--numerics", choices=sorted(tensorflow_setup.NUMERICS_ENV), required=True)
+    parser.add_argument("directory", type=Path, help="the four *-ubyte.gz files of Fashion-MNIST")
+    args = parser.parse_args(argv)
+    tensorflow_setup.set_numerics(args.numerics)  # before TensorFlow loads, as train does
+    train_and_score(args.directory)
+
+
 if __name__ == "__main__":
-    main(Path(sys.argv[1]))
+    main()

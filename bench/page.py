@@ -1,0 +1,210 @@
+"""Generate the figures of docs/performance.md from metrics/bench.json (the record `make bench`
+writes), between its `<!-- bench-figures -->` markers; tests/test_bench_page.py fails when they
+differ from the file. The prose around them names no figure.
+
+    python -m bench.page          # rewrite the figures
+    python -m bench.page --check  # exit 1 if they differ from metrics/bench.json
+"""
+
+import argparse
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+from stages.shared import artifacts, cli
+from tools.project_copy import REPO
+
+PAGE = REPO / "docs" / "performance.md"
+RESULTS = REPO / "metrics" / "bench.json"
+START, END = "<!-- bench-figures -->", "<!-- /bench-figures -->"
+MISSING = "*not measured*"
+STAGES = ["download", "preprocess", "train", "evaluate", "predict"]
+
+
+def figure(results: dict, *keys: str) -> object | None:
+    """results[keys[0]][keys[1]]…, or None if the file does not hold it (an older bench.json)."""
+    value: object = results
+    for key in keys:
+        if not isinstance(value, dict) or key not in value:
+            return None
+        value = value[key]
+    return value
+
+
+def shown(template: str, *values: object) -> str:
+    """`template` formatted with `values`, or MISSING if one of them is None."""
+    return MISSING if any(v is None for v in values) else template.format(*values)
+
+
+def machine_line(r: dict) -> str:
+    """What the figures were measured on, and how many runs each is the median of."""
+    line = f"Measured on {r['date']}"
+    machine = (r.get("cpus"), r.get("cpu_model"), r.get("python"), r.get("tensorflow"))
+    if None not in machine:
+        line += ": {} CPUs ({}), Python {}, TensorFlow {}".format(*machine)
+    runs = figure(r, "runs")
+    if runs:
+        line += (
+            f". Each figure is the median of {runs['full']} runs for the full pipeline, the plain"
+            f" script and each stage's process, of {runs['quick']} for the shorter commands, of"
+            f" {runs['throughput']} for the training throughput"
+        )
+    return line + "."
+
+
+def summary_rows(r: dict) -> list[tuple[str, str, str]]:
+    """(what, measured, target) for the table of what users wait for."""
+    t = r.get("targets", {})
+    mode = r.get("numerics")
+    full, plain = r.get("full_seconds"), figure(r, "plain_seconds", mode or "")
+    fastest = figure(r, "plain_seconds", "fastest")
+    portable = figure(r, "plain_seconds", "portable")
+    ips, spread = r.get("images_per_second", {}), r.get("images_per_second_runs", {})
+
+    def share(key: str) -> str:
+        return shown("{} s ({:.1%} of the full run)", r.get(key), r[key] / full if full else None)
+
+    def training(kind: str) -> str:
+        default, tuned = ips.get(f"{kind}_default"), ips.get(f"{kind}_tuned")
+        runs = [spread.get(f"{kind}_{s}") for s in ("default", "tuned")]
+        text = shown("{:,} → {:,} ({}×)", default, tuned, r.get(f"{kind}_speedup"))
+        if None not in runs and text != MISSING:
+            text += "; runs {:,}–{:,} → {:,}–{:,}".format(*_span(runs))
+        return text
+
+    return [
+        (
+            "pipeline from scratch (`dvc repro --force`) vs the plain script, both in "
+            + (f"`train.numerics: {mode}`" if mode else "the pipeline's numerics mode"),
+            shown("{} s vs {} s: ratio {}", full, plain, r.get("overhead_ratio")),
+            shown("≤ {}", t.get("overhead_ratio")),
+        ),
+        (
+            "cost of portable numerics: the plain script portable vs fastest",
+            shown("{} s vs {} s: ratio {}", portable, fastest, r.get("portable_cost")),
+            "",
+        ),
+        (
+            "no-op `dvc repro`",
+            shown("{} s", r.get("noop_seconds")),
+            shown("≤ {} s", t.get("noop_seconds")),
+        ),
+        ("after a predict param change", share("incremental_predict_seconds"), ""),
+        ("after an evaluate param change", share("incremental_evaluate_seconds"), ""),
+        (
+            "the slower of the two, as a fraction of the full run",
+            shown("{:.1%}", r.get("incremental_fraction")),
+            shown("≤ {:.0%}", t.get("incremental_fraction")),
+        ),
+        (
+            "preprocess: decode and split 70,000 images",
+            shown("{} s", r.get("preprocess_seconds")),
+            shown("≤ {} s", t.get("preprocess_seconds")),
+        ),
+        (
+            "MLP training, images/s: `fit` defaults → tuned",
+            training("mlp"),
+            shown("≥ {}×", t.get("mlp_speedup")),
+        ),
+        ("CNN training, images/s: `fit` defaults → tuned", training("cnn"), ""),
+    ]
+
+
+def _span(runs: list[list[int]]) -> list[int]:
+    """min, max of each list of runs, in order."""
+    return [f(run) for run in runs for f in (min, max)]
+
+
+def stage_rows(r: dict) -> list[tuple[str, str, str, str]]:
+    """(stage, process seconds, start-up seconds, peak memory) for each stage, then DVC's share
+    and the whole run."""
+    rows = [
+        (
+            stage,
+            shown("{}", figure(r, "stage_seconds", stage)),
+            shown("{}", figure(r, "help_seconds", stage)),
+            shown("{}", figure(r, "peak_memory_gib", stage)),
+        )
+        for stage in STAGES
+    ]
+    rows.append(
+        ("DVC: the full run less the stages' processes", shown("{}", r.get("dvc_seconds")), "", "")
+    )
+    rows.append(("the full run, `dvc repro --force`", shown("{}", r.get("full_seconds")), "", ""))
+    return rows
+
+
+def stage_targets(r: dict) -> str:
+    """The sentence of the per-stage targets the file records."""
+    t = r.get("targets", {})
+    parts = []
+    if "peak_memory_gib" in t:
+        parts.append(f"every stage's peak memory ≤ {t['peak_memory_gib']} GiB")
+    if "inference_peak_memory_gib" in t:
+        parts.append(f"evaluate's and predict's ≤ {t['inference_peak_memory_gib']} GiB")
+    if "inference_help_seconds" in t:
+        parts.append(f"their start-up ≤ {t['inference_help_seconds']} s")
+    return f"Targets: {', '.join(parts)}." if parts else ""
+
+
+def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    """A Markdown table."""
+    lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
+    return lines + ["| " + " | ".join(row) + " |" for row in rows]
+
+
+def figures(r: dict) -> str:
+    """The generated part of docs/performance.md: the machine, what users wait for, where the
+    full run's time goes, stage by stage."""
+    summary = summary_rows(r)
+    stages = stage_rows(r)
+    lines = [
+        machine_line(r),
+        "",
+        *table(["what", "measured", "target"], summary),
+        "",
+        "Where the time of a full run goes, stage by stage (seconds, GiB):",
+        "",
+        *table(["stage", "its process", "its start-up (`--help`)", "peak memory"], stages),
+    ]
+    if targets := stage_targets(r):
+        lines += ["", targets]
+    if any(MISSING in cell for row in [*summary, *stages] for cell in row):
+        lines += [
+            "",
+            f"{MISSING}: not in this metrics/bench.json, which predates the figure; `make bench`"
+            " measures it.",
+        ]
+    return "\n".join(lines)
+
+
+def with_figures(page: str, results: dict) -> str:
+    """`page` with the text between the markers replaced by the figures of `results`."""
+    before, rest = page.split(START, 1)
+    _, after = rest.split(END, 1)
+    return f"{before}{START}\n{figures(results)}\n{END}{after}"
+
+
+def current() -> tuple[str, str]:
+    """docs/performance.md as it is, and as metrics/bench.json says it should be."""
+    page = PAGE.read_text(encoding="utf-8")
+    return page, with_figures(page, json.loads(RESULTS.read_text()))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--check", action="store_true", help="only check: exit 1 if stale")
+    args = parser.parse_args(argv)
+    page, wanted = current()
+    if args.check:
+        if page != wanted:
+            print(f"{PAGE.relative_to(REPO)}: its figures are stale; run make generate")
+        return int(page != wanted)
+    with artifacts.atomic_path(PAGE) as tmp:
+        artifacts.write_text(Path(tmp), wanted)
+    print(f"wrote the figures of {PAGE.relative_to(REPO)} from {RESULTS.relative_to(REPO)}")
+    return 0
+
+
+if __name__ == "__main__":
+    cli.run(main)

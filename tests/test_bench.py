@@ -1,0 +1,106 @@
+"""make bench's figures computed from the measured ones, on made-up measurements: the pipeline
+against the plain script in the pipeline's numerics, the cost of portable numerics, DVC's share of
+the full run, the incremental fraction."""
+
+import pytest
+
+from bench import bench
+
+
+def measured(**changes) -> dict:
+    figures = {
+        "date": "2026-12-01",
+        "numerics": "portable",
+        "full_seconds": 63.0,
+        "plain_seconds": {"portable": 60.0, "fastest": 50.0},
+        "stage_seconds": {
+            "download": 1.0,
+            "preprocess": 2.0,
+            "train": 45.0,
+            "evaluate": 4.0,
+            "predict": 3.0,
+        },
+        "incremental_predict_seconds": 2.1,
+        "incremental_evaluate_seconds": 3.15,
+        "images_per_second": {
+            "mlp_default": 20000,
+            "mlp_tuned": 31000,
+            "cnn_default": 1000,
+            "cnn_tuned": 1050,
+        },
+    }
+    return {**figures, **changes}
+
+
+def test_the_ratios_of_made_up_measurements():
+    assert bench.ratios(measured()) == {
+        "overhead_ratio": 1.05,
+        "portable_cost": 1.2,
+        "dvc_seconds": 8.0,
+        "incremental_fraction": 0.05,
+        "mlp_speedup": 1.55,
+        "cnn_speedup": 1.05,
+    }
+
+
+def test_the_pipeline_is_compared_with_the_script_in_its_own_numerics_mode():
+    """Like with like: with train.numerics fastest, the fastest run of the script is the base."""
+    assert bench.ratios(measured(numerics="fastest"))["overhead_ratio"] == pytest.approx(1.26)
+    assert bench.ratios(measured(numerics="fastest"))["portable_cost"] == 1.2
+
+
+def test_the_record_holds_the_measured_figures_the_ratios_and_the_targets():
+    record = bench.record(measured())
+    assert record["full_seconds"] == 63.0 and record["overhead_ratio"] == 1.05
+    assert record["targets"] == bench.TARGETS
+    assert bench.TARGETS["overhead_ratio"] == 1.05
+    assert bench.TARGETS["incremental_fraction"] == 0.05
+
+
+def test_the_plain_script_runs_in_every_numerics_mode_of_the_pipeline():
+    from stages.train import tensorflow_setup
+
+    assert set(bench.NUMERICS) == set(tensorflow_setup.NUMERICS_ENV)
+
+
+def test_each_stage_is_profiled_as_dvc_runs_it(monkeypatch, tmp_path):
+    """Its command from dvc.lock, run FULL_RUNS times: the median seconds, the highest peak; and
+    its start-up, `--help`."""
+    runs, helps = [], []
+    seconds = iter([3.0, 1.0, 2.0] * len(bench.STAGES))
+    memory = iter([0.5, 0.7, 0.6] * len(bench.STAGES))
+
+    def timed(argv, cwd, env):
+        runs.append(argv)
+        return next(seconds), next(memory)
+
+    def process_seconds(argv, cwd, env, count):
+        helps.append(argv)
+        return 0.123
+
+    monkeypatch.setattr(bench, "FULL_RUNS", 3)
+    monkeypatch.setattr(bench, "timed", timed)
+    monkeypatch.setattr(bench, "process_seconds", process_seconds)
+    lock = {"stages": {s: {"cmd": f"python -m stages.{s} --out x"} for s in bench.STAGES}}
+    figures = bench.stage_figures(bench.stage_profile(tmp_path, {}, lock))
+
+    assert runs[0][1:] == ["-m", "stages.download", "--out", "x"]
+    assert len(runs) == bench.FULL_RUNS * len(bench.STAGES)
+    assert helps[-1][1:] == ["-m", "stages.predict", "--help"]
+    assert figures["stage_seconds"] == dict.fromkeys(bench.STAGES, 2.0)
+    assert figures["peak_memory_gib"] == dict.fromkeys(bench.STAGES, 0.7)
+    assert figures["help_seconds"] == dict.fromkeys(bench.STAGES, 0.12)
+
+
+def test_the_plain_script_runs_take_the_numerics_modes_in_turn(monkeypatch):
+    runs = []
+    seconds = iter([60.0, 50.0, 64.0, 52.0, 62.0, 90.0])
+
+    def timed(argv, cwd, env):
+        runs.append(argv[3])
+        return next(seconds), 0.8
+
+    monkeypatch.setattr(bench, "FULL_RUNS", 3)
+    monkeypatch.setattr(bench, "timed", timed)
+    assert bench.plain_script_seconds({}) == {"portable": 62.0, "fastest": 52.0}
+    assert runs == ["--numerics=portable", "--numerics=fastest"] * 3

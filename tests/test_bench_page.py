@@ -1,0 +1,115 @@
+"""docs/performance.md's figures: generated from metrics/bench.json and current, every figure of a
+complete record shown, an older record's missing figures named as such, and no figure typed by
+hand in the prose around them."""
+
+import json
+import re
+
+from bench import bench, page
+
+COMPLETE = bench.record(
+    {
+        "date": "2026-12-01",
+        "cpus": 2,
+        "cpu_model": "Some CPU",
+        "python": "3.11.7",
+        "tensorflow": "2.21.0",
+        "numerics": "portable",
+        "runs": {"full": 3, "quick": 5, "throughput": 5},
+        "full_seconds": 63.0,
+        "plain_seconds": {"portable": 60.0, "fastest": 50.0},
+        "noop_seconds": 0.61,
+        "incremental_predict_seconds": 2.1,
+        "incremental_evaluate_seconds": 3.15,
+        "stage_seconds": {
+            "download": 1.0,
+            "preprocess": 2.0,
+            "train": 45.0,
+            "evaluate": 4.0,
+            "predict": 3.0,
+        },
+        "help_seconds": {
+            "download": 0.15,
+            "preprocess": 0.16,
+            "train": 0.17,
+            "evaluate": 0.18,
+            "predict": 0.19,
+        },
+        "peak_memory_gib": {
+            "download": 0.07,
+            "preprocess": 0.18,
+            "train": 0.9,
+            "evaluate": 0.16,
+            "predict": 0.15,
+        },
+        "preprocess_seconds": 0.207,
+        "images_per_second": {
+            "mlp_default": 20000,
+            "mlp_tuned": 31000,
+            "cnn_default": 1000,
+            "cnn_tuned": 1050,
+        },
+        "images_per_second_runs": {
+            "mlp_default": [19000, 20000, 21000],
+            "mlp_tuned": [19500, 31000, 34000],
+            "cnn_default": [900, 1000, 1100],
+            "cnn_tuned": [1000, 1050, 1130],
+        },
+    }
+)
+
+
+def test_the_figures_of_the_page_are_those_of_metrics_bench_json():
+    current, wanted = page.current()
+    assert current == wanted, "docs/performance.md's figures are stale: run make generate"
+
+
+def test_a_complete_record_shows_every_figure():
+    text = page.figures(COMPLETE)
+    assert page.MISSING not in text
+    for shown in (
+        "Measured on 2026-12-01: 2 CPUs (Some CPU), Python 3.11.7, TensorFlow 2.21.0.",
+        "median of 3 runs",
+        "both in `train.numerics: portable` | 63.0 s vs 60.0 s: ratio 1.05 | ≤ 1.05 |",
+        "portable vs fastest | 60.0 s vs 50.0 s: ratio 1.2 |",
+        "| no-op `dvc repro` | 0.61 s | ≤ 1.5 s |",
+        "| after a predict param change | 2.1 s (3.3% of the full run) |",
+        "| after an evaluate param change | 3.15 s (5.0% of the full run) |",
+        "| 5.0% | ≤ 5% |",
+        "| 0.207 s | ≤ 1.0 s |",
+        "20,000 → 31,000 (1.55×); runs 19,000–21,000 → 19,500–34,000 | ≥ 1.5× |",
+        "1,000 → 1,050 (1.05×); runs 900–1,100 → 1,000–1,130 |",
+        "| train | 45.0 | 0.17 | 0.9 |",
+        "| evaluate | 4.0 | 0.18 | 0.16 |",
+        "| DVC: the full run less the stages' processes | 8.0 |",
+        "| the full run, `dvc repro --force` | 63.0 |",
+        "evaluate's and predict's ≤ 0.5 GiB, their start-up ≤ 0.3 s.",
+    ):
+        assert shown in text, shown
+
+
+def test_a_figure_an_older_record_lacks_is_shown_as_not_measured():
+    older = {k: v for k, v in COMPLETE.items() if k not in ("stage_seconds", "plain_seconds")}
+    text = page.figures(older)
+    assert "| train | *not measured* | 0.17 | 0.9 |" in text
+    assert "both in `train.numerics: portable` | *not measured* |" in text
+    assert "predates the figure; `make bench` measures it" in text
+
+
+def test_a_changed_figure_makes_the_page_stale_and_the_prose_stays():
+    document = f"# Performance\n\nProse.\n\n{page.START}\nold\n{page.END}\n\nMore prose.\n"
+    new = page.with_figures(document, COMPLETE)
+    assert new.startswith("# Performance\n\nProse.\n\n") and new.endswith("\n\nMore prose.\n")
+    assert page.with_figures(new, COMPLETE) == new
+    slower = json.loads(json.dumps(COMPLETE)) | {"noop_seconds": 0.62}
+    assert page.with_figures(new, slower) != new
+
+
+def test_the_prose_around_the_figures_types_no_figure():
+    """No measured figure outside the generated block: a decimal number, or a number with a unit
+    of time, memory, share or speed (a path, `AVX2` or `x86-64` is no figure)."""
+    text = page.PAGE.read_text(encoding="utf-8")
+    before, rest = text.split(page.START, 1)
+    prose = before + rest.split(page.END, 1)[1]
+    figure = re.compile(r"\b\d+\.\d+\b|\b\d[\d,]*\s?(s|%|×|GiB|MB|images/s|minutes)(?!\w)")
+    assert not [m.group(0) for m in figure.finditer(prose)]
