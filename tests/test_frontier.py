@@ -41,12 +41,52 @@ def test_pareto_keeps_the_runs_no_faster_run_beats_on_validation():
     [(100, "fast"), (850, "slow-good"), (10_000, "slow-good"), (400, "middle")],
 )
 def test_choose_takes_the_best_validation_accuracy_within_the_budget(budget, chosen):
-    assert frontier.choose(RESULTS, budget) == chosen
+    assert frontier.choose(RESULTS, budget, "train_seconds") == chosen
 
 
 def test_choose_refuses_a_budget_no_run_met():
     with pytest.raises(PipelineError, match="no run trained within 50 s"):
-        frontier.choose(RESULTS, 50)
+        frontier.choose(RESULTS, 50, "train_seconds")
+
+
+# RESULTS searched with a reference run of 50 s from the same commit, except "fast", which
+# ran from another commit (another day): it has no multiple.
+REFERENCE = {**_run(50, 0.88), "commit": "abc1234"}
+SEARCHED = frontier.with_multiples(
+    {
+        frontier.REFERENCE: REFERENCE,
+        **RESULTS,
+        "fast": {**RESULTS["fast"], "commit": "0ther00"},
+    },
+    REFERENCE,
+)
+
+
+def test_each_run_of_the_references_commit_gets_its_multiple_and_no_other():
+    assert {name: r["mlp_multiple"] for name, r in SEARCHED.items()} == {
+        "mlp-sgd-reference": 1.0,
+        "slow-good": 16.0,
+        "slow-worse": 18.0,
+        "fast": None,
+        "middle": 8.0,
+        "middle-worse": 6.0,
+    }
+    assert frontier.without_multiple(SEARCHED) == ["fast"]
+
+
+@pytest.mark.parametrize(
+    ("budget", "chosen"),
+    [(16, "slow-good"), (15.4, "middle"), (3.1, "mlp-sgd-reference"), (6, "middle-worse")],
+)
+def test_choose_reads_budgets_as_multiples_of_the_reference_run(budget, chosen):
+    """The issue's budgets (16×, with a margin 15.4×; 3.25×, 3.1×); "fast" (2 s, no multiple)
+    is left out whatever the budget."""
+    assert frontier.choose(SEARCHED, budget) == chosen
+
+
+def test_choose_refuses_a_multiple_no_run_met():
+    with pytest.raises(PipelineError, match="^no run trained within 0.5× mlp-sgd's time$"):
+        frontier.choose(SEARCHED, 0.5)
 
 
 @pytest.fixture
@@ -98,8 +138,32 @@ def test_collect_refuses_to_replace_the_frontier_by_less(recorded, candidates, m
         ('{"fast": {"val_accuracy": 0.9}}', "run 'fast' has no numeric train_seconds"),
         ('{"fast": {"train_seconds": 1, "val_accuracy": "0.9"}}', "no numeric val_accuracy"),
         ('{"fast": {"train_seconds": NaN, "val_accuracy": 0.9}}', "no numeric train_seconds"),
+        (
+            '{"fast": {"train_seconds": 1, "val_accuracy": 0.9, "mlp_multiple": "2"}}',
+            "run 'fast': mlp_multiple \"2\" is not a positive number or null",
+        ),
+        (
+            '{"fast": {"train_seconds": 1, "val_accuracy": 0.9, "mlp_multiple": 0}}',
+            "run 'fast': mlp_multiple 0 is not a positive number or null",
+        ),
+        (
+            '{"fast": {"train_seconds": 1, "val_accuracy": 0.9, "mlp_multiple": true}}',
+            "run 'fast': mlp_multiple true is not a positive number or null",
+        ),
     ],
-    ids=["missing", "not-json", "a-list", "not-runs", "empty", "no-time", "text", "nan"],
+    ids=[
+        "missing",
+        "not-json",
+        "a-list",
+        "not-runs",
+        "empty",
+        "no-time",
+        "text",
+        "nan",
+        "multiple-text",
+        "multiple-zero",
+        "multiple-bool",
+    ],
 )
 def test_choose_without_a_readable_frontier_names_the_fix(recorded, content, message):
     if content is None:
@@ -114,6 +178,90 @@ def test_choose_without_a_readable_frontier_names_the_fix(recorded, content, mes
     assert "\n" not in error and "git checkout -- metrics/frontier.json" in error
 
 
+@pytest.mark.parametrize("budget", ["0", "-3", "nan", "inf"])
+def test_choose_refuses_a_budget_that_is_not_a_positive_number(recorded, budget):
+    with pytest.raises(PipelineError) as raised:
+        frontier.main(["choose", budget])
+    assert str(raised.value) == f"budget {float(budget):g}: must be a positive number"
+
+
+def test_choose_names_the_runs_it_leaves_out_for_want_of_a_multiple(recorded, capsys):
+    (recorded / frontier.RESULTS).write_text(json.dumps(SEARCHED))
+
+    frontier.main(["choose", "15.4"])
+
+    out, err = capsys.readouterr()
+    assert out == "middle\n"
+    assert err == "note: left out, no mlp_multiple (no reference run in their search): fast\n"
+
+
+def test_a_frontier_recorded_before_the_reference_run_is_chosen_from_in_seconds_only(
+    recorded, capsys
+):
+    """RESULTS, like the committed frontier, has no multiples: no ratio is made up for it."""
+    with pytest.raises(PipelineError) as raised:
+        frontier.main(["choose", "16"])
+    assert str(raised.value) == (
+        "metrics/frontier.json: no run has an mlp_multiple (all 5 ran without a reference run, "
+        "mlp-sgd-reference, in their search); run `make frontier`, or give the budget in seconds "
+        "of the day they ran: `python -m tools.frontier choose --seconds …`"
+    )
+
+    frontier.main(["choose", "--seconds", "850"])
+    assert capsys.readouterr().out == "slow-good\n"
+
+
+def test_a_candidate_may_not_take_the_reference_runs_name(recorded):
+    (recorded / frontier.CANDIDATES).write_text("mlp-sgd-reference: {train.epochs: 1}\n")
+    with pytest.raises(PipelineError) as raised:
+        frontier.main(["queue"])
+    assert str(raised.value) == (
+        "frontier/candidates.yaml: 'mlp-sgd-reference' is the reference run `queue` adds itself "
+        "(presets/mlp-sgd.yaml); rename that candidate"
+    )
+
+
+def test_queue_queues_the_reference_first_rerun_whole(recorded, monkeypatch):
+    (recorded / frontier.CANDIDATES).write_text("fast: {train.epochs: 1}\nmiddle: {}\n")
+    (recorded / "presets").mkdir()
+    write_yaml(recorded / "presets/mlp-sgd.yaml", {"train.epochs": 30})
+    queued = []
+    monkeypatch.setattr(
+        experiments, "queue", lambda name, overrides, **flags: queued.append((name, flags))
+    )
+
+    frontier.main(["queue", "middle"])
+
+    assert queued == [("mlp-sgd-reference", {"force": True}), ("middle", {})]
+
+
+def test_collect_records_each_runs_multiple_and_names_those_without(recorded, monkeypatch, capsys):
+    (recorded / frontier.CANDIDATES).write_text(
+        "".join(f"{name}: {{train.epochs: 1}}\n" for name in RESULTS)
+    )
+    (recorded / "presets").mkdir()
+    write_yaml(recorded / "presets/mlp-sgd.yaml", {"train.epochs": 30})
+    monkeypatch.setattr(experiments, "shown", lambda: {name: {} for name in SEARCHED})
+    monkeypatch.setattr(
+        experiments,
+        "result",
+        lambda name, _: {k: v for k, v in SEARCHED[name].items() if k != "mlp_multiple"},
+    )
+
+    frontier.main(["collect"])
+
+    written = json.loads((recorded / frontier.RESULTS).read_text())
+    assert {n: r["mlp_multiple"] for n, r in written.items()} == {
+        n: r["mlp_multiple"] for n, r in SEARCHED.items()
+    }
+    assert written["mlp-sgd-reference"]["overrides"] == {"train.epochs": 30}
+    assert capsys.readouterr().out.splitlines()[-1] == (
+        "no mlp_multiple for fast: they ran from another commit than mlp-sgd-reference "
+        "(abc1234); `choose` leaves them out until they run again with it "
+        "(`python -m tools.frontier queue NAME…`)"
+    )
+
+
 def test_table_lists_runs_fastest_first_with_the_frontier_in_bold():
     lines = frontier.table(RESULTS).splitlines()
     assert [line.split(" | ")[0] for line in lines[2:]] == [
@@ -124,7 +272,11 @@ def test_table_lists_runs_fastest_first_with_the_frontier_in_bold():
         "| `slow-worse`",
     ]
     assert lines[2] == (
-        "| **`fast`** | 1.7 min | 25.0 | 4 | 1,000 | 0.9000 | 0.9000 | 1,234 | abc1234 |"
+        "| **`fast`** | 1.7 min | – | 25.0 | 4 | 1,000 | 0.9000 | 0.9000 | 1,234 | abc1234 |"
+    )
+    assert frontier.table(SEARCHED).splitlines()[-1] == (
+        "| `slow-worse` | 15.0 min | 18.00× | 225.0 | 4 | 1,000 | 0.9300 | 0.9000 | 1,234 "
+        "| abc1234 |"
     )
 
 
@@ -134,8 +286,20 @@ def test_the_figure_marks_every_run_and_the_presets(tmp_path):
     fig = frontier.figure(RESULTS, {"cnn": _run(600, 0.93, test=0.935)})
     texts = [t.get_text() for t in fig.axes[0].texts]
     assert sorted(texts) == sorted([*RESULTS, "preset cnn"])
+    assert fig.axes[0].get_xlabel() == "training minutes (2 CPU cores)"
     figures.save(fig, tmp_path / "frontier.png")
     assert (tmp_path / "frontier.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_the_figure_shows_multiples_when_every_run_has_one():
+    searched = {n: r for n, r in SEARCHED.items() if n != "fast"}
+    fig = frontier.figure(
+        searched, {"cnn": {**_run(600, 0.93), "mlp_multiple": 12.0}, "old": _run(600, 0.9)}
+    )
+    ax = fig.axes[0]
+    assert ax.get_xlabel().startswith("training time, multiples of mlp-sgd's in the same search")
+    assert sorted(t.get_text() for t in ax.texts) == sorted([*searched, "preset cnn"])
+    assert max(t.xy[0] for t in ax.texts) == 18.0
 
 
 def test_every_candidate_gives_valid_params(tmp_path, monkeypatch):
@@ -157,8 +321,9 @@ CHOSEN = {"cnn-fast": (180, "cnn1-7e"), "cnn": (900, "cnn2-14e")}
 def test_each_cnn_preset_is_the_committed_frontier_choice_within_its_budget(preset, monkeypatch):
     monkeypatch.chdir(REPO)
     budget, run = CHOSEN[preset]
-    results = json.loads(frontier.RESULTS.read_text())
-    assert frontier.choose(results, budget) == run
+    results = frontier.read_results()  # recorded before the reference run: seconds only
+    assert frontier.without_multiple(results) == sorted(results)
+    assert frontier.choose(results, budget, "train_seconds") == run
     committed = committed_params()
     assert apply_overrides(committed, presets.load_preset(preset)) == (
         apply_overrides(committed, results[run]["overrides"])
@@ -177,9 +342,10 @@ def test_experiments_run_with_this_python_first_on_the_path(monkeypatch):
 @pytest.mark.slow
 @pytest.mark.e2e
 def test_the_search_runs_through_dvc_queue_and_collects_a_frontier(repo):
-    """A real search in a temporary repository: two tiny candidates queued, run one at a time by
-    DVC's queue (its logs streamed), collected from `dvc exp show`: accuracy and training time
-    from each experiment's metrics."""
+    """A real search in a temporary repository: two tiny candidates and the reference run queued,
+    run one at a time by DVC's queue (its logs streamed), collected from `dvc exp show`: accuracy
+    and training time from each experiment's metrics, each time a multiple of the reference's.
+    The reference is the commit's own params: without `--force` DVC would rerun nothing."""
     (repo.root / "frontier").mkdir()
     write_yaml(
         repo.root / "frontier/candidates.yaml",
@@ -187,26 +353,30 @@ def test_the_search_runs_through_dvc_queue_and_collects_a_frontier(repo):
     )
     (repo.root / "presets").mkdir()
     write_yaml(repo.root / "presets/short.yaml", {"train.epochs": 1, "train.batch_size": 16})
-    repo.commit("candidates and a preset")
+    write_yaml(repo.root / "presets/mlp-sgd.yaml", {})  # the seed MLP: the commit's params
+    repo.commit("candidates and two presets")
+    epochs = params.read_yaml(repo.root / "params.yaml")["train"]["epochs"]
     params_before = (repo.root / "params.yaml").read_bytes()
 
     for command in ("queue", "run", "collect"):
         output = repo.run(sys.executable, "-m", "tools.frontier", command)
         if command == "run":  # every epoch of both, as the stages logged them
-            assert len(re.findall(r" epoch \d/\d ", output)) == 3, output
+            assert len(re.findall(r" epoch \d+/\d+ ", output)) == 3 + epochs, output
 
     results = json.loads((repo.root / "metrics/frontier.json").read_text())
-    assert sorted(results) == ["one-epoch", "two-epochs"]
+    assert sorted(results) == ["mlp-sgd-reference", "one-epoch", "two-epochs"]
+    reference = results["mlp-sgd-reference"]["train_seconds"]
     shown = experiments_shown(repo)
     for name, result in results.items():
         assert result["train_seconds"] == shown[name]["train_seconds"] > 0
         assert result["epochs_run"] == shown[name]["epochs"]
         assert result["test_accuracy"] == shown[name]["accuracy"]
+        assert result["mlp_multiple"] == round(result["train_seconds"] / reference, 2)
     assert results["two-epochs"]["overrides"] == {"train.epochs": 2}
     assert (repo.root / "metrics/frontier.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert (repo.root / "params.yaml").read_bytes() == params_before  # the workspace untouched
 
-    chosen = repo.run(sys.executable, "-m", "tools.frontier", "choose", "3600").strip()
+    chosen = repo.run(sys.executable, "-m", "tools.frontier", "choose", "100").strip()
     # The best validation accuracy; on a tie (tiny data), the faster run.
     assert chosen == max(
         results, key=lambda n: (results[n]["val_accuracy"], -results[n]["train_seconds"])
@@ -214,8 +384,12 @@ def test_the_search_runs_through_dvc_queue_and_collects_a_frontier(repo):
 
     output = repo.run(sys.executable, "-m", "tools.presets", "measure")
     measured = json.loads((repo.root / "metrics/presets.json").read_text())
-    assert list(measured) == ["short"] and measured["short"]["epochs_run"] == 1
+    assert list(measured) == ["mlp-sgd", "short"] and measured["short"]["epochs_run"] == 1
     assert measured["short"]["train_seconds"] > 0
+    assert measured["mlp-sgd"]["mlp_multiple"] == 1.0
+    assert measured["short"]["mlp_multiple"] == round(
+        measured["short"]["train_seconds"] / measured["mlp-sgd"]["train_seconds"], 2
+    )
     assert experiments.summary("short", measured["short"]) in output.splitlines()
 
 

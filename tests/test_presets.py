@@ -82,11 +82,110 @@ def test_results_table_formats_the_measurements():
                 "macro_f1": 0.9349,
                 "epochs_run": 18,
                 "train_seconds": 630.0,
+                "mlp_multiple": 11.39,
                 "parameters": 871978,
             }
         }
     )
-    assert table.splitlines()[-1] == "| `cnn` | 0.9351 | 0.9349 | 18 | 10.5 min | 871,978 |"
+    assert table.splitlines()[-1] == (
+        "| `cnn` | 0.9351 | 0.9349 | 18 | 10.5 min | 11.39× | 871,978 |"
+    )
+
+
+def test_each_training_time_is_also_a_multiple_of_mlp_sgds_in_the_same_run():
+    measured = presets.with_multiples(
+        {
+            "cnn": {"train_seconds": 917.15, "test_accuracy": 0.937},
+            "cnn-fast": {"train_seconds": 161.05},
+            "mlp-sgd": {"train_seconds": 55.31},
+        }
+    )
+    assert {name: r["mlp_multiple"] for name, r in measured.items()} == {
+        "cnn": 16.58,
+        "cnn-fast": 2.91,
+        "mlp-sgd": 1.0,
+    }
+    assert measured["cnn"]["test_accuracy"] == 0.937  # the rest kept
+
+
+@pytest.mark.parametrize(
+    ("found", "message"),
+    [
+        (
+            {"cnn": {}},
+            "presets/mlp-sgd.yaml: missing, and every training time is measured as a multiple "
+            "of that preset's; restore it: `git checkout -- presets/mlp-sgd.yaml`",
+        ),
+        (
+            {"cnn": {}, "mlp-sgd": {"preprocess.subset": 100}},
+            "presets/mlp-sgd.yaml sets preprocess.subset: the reference of every training time "
+            "must train on every image; remove preprocess.subset from it",
+        ),
+    ],
+    ids=["missing", "a-subset"],
+)
+def test_measure_without_its_reference_is_refused_before_any_run(
+    tmp_path, monkeypatch, found, message
+):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "presets").mkdir()
+    for name, overrides in found.items():
+        write_yaml(tmp_path / "presets" / f"{name}.yaml", overrides or {"train.epochs": 1})
+    monkeypatch.setattr(experiments, "run", lambda *a, **k: pytest.fail("a run started"))
+
+    with pytest.raises(PipelineError) as raised:
+        presets.main(["measure"])
+
+    assert str(raised.value) == message
+    assert not (tmp_path / "metrics").exists()
+
+
+def test_measure_reruns_every_stage_of_each_preset_and_records_its_multiple(
+    tmp_path, monkeypatch, capsys
+):
+    """Without `--force`, a preset whose params are the commit's (mlp-sgd) would rerun nothing,
+    and its time would be the committed metrics/time.json's, from another day."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "presets").mkdir()
+    (tmp_path / "metrics").mkdir()
+    write_yaml(tmp_path / "presets/mlp-sgd.yaml", {"train.epochs": 30})
+    write_yaml(tmp_path / "presets/cnn.yaml", {"train.architecture": "cnn"})
+    write_yaml(tmp_path / "presets/quick.yaml", {"preprocess.subset": 100})
+    seconds = {"mlp-sgd": 50.0, "cnn": 800.0}
+    runs = []
+    monkeypatch.setattr(experiments, "run", lambda name, _, **flags: runs.append((name, flags)))
+    monkeypatch.setattr(experiments, "shown_here", lambda name: name)
+    monkeypatch.setattr(
+        experiments,
+        "result",
+        lambda name, _: {
+            "test_accuracy": 0.9,
+            "macro_f1": 0.9,
+            "epochs_run": 3,
+            "parameters": 10,
+            "train_seconds": seconds[name],
+            "seconds_per_epoch": 1.0,
+        },
+    )
+
+    presets.main(["measure"])
+
+    assert runs == [
+        ("cnn", {"temp": True, "force": True}),
+        ("mlp-sgd", {"temp": True, "force": True}),
+    ]
+    written = json.loads((tmp_path / "metrics/presets.json").read_text())
+    assert {n: r["mlp_multiple"] for n, r in written.items()} == {"cnn": 16.0, "mlp-sgd": 1.0}
+    assert "| `cnn` | 0.9000 | 0.9000 | 3 | 13.3 min | 16.00× | 10 |" in capsys.readouterr().out
+
+
+def test_the_committed_presets_json_holds_the_multiples_of_its_own_run(monkeypatch):
+    monkeypatch.chdir(REPO)
+    committed = json.loads(presets.RESULTS.read_text())
+    without = {
+        n: {k: v for k, v in r.items() if k != "mlp_multiple"} for n, r in committed.items()
+    }
+    assert presets.with_multiples(without) == committed
 
 
 # One experiment as `dvc exp show --json` lists it: the metrics of evaluate, train and the

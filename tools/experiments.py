@@ -80,17 +80,21 @@ def replacing(name: str) -> Iterator[None]:
             print(f"{name}: the run did not finish; the earlier experiment is kept", flush=True)
 
 
-def run(name: str, overrides: dict, *, temp: bool) -> None:
-    """Run one experiment named `name` now (in a temporary copy if `temp`), its output
-    streamed; it replaces an earlier experiment of that name on this commit."""
-    argv = ["exp", "run", "-n", name, *(["--temp"] if temp else []), *set_arguments(overrides)]
+def run(name: str, overrides: dict, *, temp: bool, force: bool = False) -> None:
+    """Run one experiment named `name` now (in a temporary copy if `temp`; every stage rerun
+    if `force`), its output streamed; it replaces an earlier experiment of that name on this
+    commit."""
+    flags = [*(["--temp"] if temp else []), *(["--force"] if force else [])]
+    argv = ["exp", "run", "-n", name, *flags, *set_arguments(overrides)]
     with replacing(name):
         commands.stream(commands.dvc_argv(*argv), env=environment())
 
 
-def queue(name: str, overrides: dict) -> None:
-    """Add one experiment to DVC's queue, to run later with `run_queue`."""
-    commands.dvc("exp", "run", "--queue", "-n", name, *set_arguments(overrides))
+def queue(name: str, overrides: dict, *, force: bool = False) -> None:
+    """Add one experiment to DVC's queue, to run later with `run_queue`; with `force`, every
+    stage reruns and the run replaces an experiment of that name on this commit."""
+    flags = ["--force"] if force else []
+    commands.dvc("exp", "run", "--queue", "-n", name, *flags, *set_arguments(overrides))
 
 
 def run_queue() -> None:

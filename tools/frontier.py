@@ -5,7 +5,14 @@ metrics/frontier.json, a plot and a table (docs/frontier.md).
     python -m tools.frontier queue [NAME…]  # dvc exp run --queue -n <name> -S … per candidate
     python -m tools.frontier run         # dvc exp run --run-all --jobs 1, its logs streamed
     python -m tools.frontier collect     # metrics/frontier.json, metrics/frontier.png, a table
-    python -m tools.frontier choose 900  # the candidate with the best validation accuracy ≤ 900 s
+    python -m tools.frontier choose 15.4 # the best validation accuracy within 15.4× mlp-sgd's time
+    python -m tools.frontier choose --seconds 900  # … within 900 s (runs of one day only)
+
+`queue` always queues, first, the reference run mlp-sgd-reference: the seed MLP
+(presets/mlp-sgd.yaml), every stage rerun (`--force`), so that `collect` records each candidate's
+training time as `mlp_multiple`, a multiple of the reference's from the same commit: this
+machine's speed varies from day to day, a ratio much less (docs/frontier.md#budgets-as-multiples).
+A run without a reference of its commit gets none (null): `choose` leaves it out, and says so.
 
 The choice reads validation accuracy only; test accuracy is recorded for the plot and the table,
 never used to choose.
@@ -14,17 +21,21 @@ never used to choose.
 import argparse
 import json
 import math
-from collections.abc import Sequence
+import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from stages.shared import artifacts, cli, figures, params
 from stages.shared.errors import PipelineError
-from tools import experiments
+from tools import experiments, presets
 
 CANDIDATES = Path("frontier/candidates.yaml")
 RESULTS = Path("metrics/frontier.json")
 PLOT = Path("metrics/frontier.png")
 PRESETS = Path("metrics/presets.json")
+# The run every candidate's time is a multiple of: the seed MLP's preset, run in the same search.
+REFERENCE = f"{presets.REFERENCE}-reference"
+MULTIPLE = "mlp_multiple"
 RESULTS_FIX = (
     "run `make frontier` (or `python -m tools.frontier collect`), or restore the committed one: "
     f"`git checkout -- {RESULTS}`"
@@ -40,6 +51,11 @@ def candidates() -> dict[str, dict]:
         raise PipelineError(
             f"{CANDIDATES}: names no candidate; add one (a name: its dotted-key overrides), or "
             f"restore it: `git checkout -- {CANDIDATES}`"
+        )
+    if REFERENCE in found:
+        raise PipelineError(
+            f"{CANDIDATES}: {REFERENCE!r} is the reference run `queue` adds itself "
+            f"(presets/{presets.REFERENCE}.yaml); rename that candidate"
         )
     return found
 
@@ -61,11 +77,23 @@ def read_results() -> dict[str, dict]:
     if not results:
         raise PipelineError(f"{RESULTS}: records no run; {RESULTS_FIX}")
     for name, result in results.items():
-        for key in ("train_seconds", "val_accuracy"):
+        for key in ("train_seconds", "val_accuracy", MULTIPLE):
             value = result.get(key)  # missing: refused below, like any non-number
-            if not isinstance(value, int | float) or isinstance(value, bool) or math.isnan(value):
+            if key == MULTIPLE and value is None:
+                continue  # no reference run in its search (every run before there was one)
+            if key == MULTIPLE and not (is_number(value) and value > 0):
+                raise PipelineError(
+                    f"{RESULTS}: run {name!r}: {key} {json.dumps(value)} is not a positive "
+                    f"number or null; {RESULTS_FIX}"
+                )
+            if not is_number(value):
                 raise PipelineError(f"{RESULTS}: run {name!r} has no numeric {key}; {RESULTS_FIX}")
     return results
+
+
+def is_number(value: object) -> bool:
+    """A JSON number that is not NaN (json reads NaN; a bool is an int to Python)."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and not math.isnan(value)
 
 
 def check_keeps_the_recorded_runs(known: dict[str, dict]) -> None:
@@ -75,8 +103,11 @@ def check_keeps_the_recorded_runs(known: dict[str, dict]) -> None:
         recorded = json.loads(RESULTS.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return  # nothing readable to keep: collecting writes it anew
-    if isinstance(recorded, dict) and len(known) < len(recorded):
-        dropped = sorted(set(recorded) - set(known))
+    if not isinstance(recorded, dict):
+        return
+    recorded = set(recorded) - {REFERENCE}  # `collect` adds the reference run itself
+    if len(known) < len(recorded):
+        dropped = sorted(recorded - set(known))
         shown = ", ".join(dropped[:3]) + (
             f" and {len(dropped) - 3} more" if len(dropped) > 3 else ""
         )
@@ -98,12 +129,40 @@ def pareto(results: dict[str, dict]) -> list[str]:
     return on_frontier
 
 
-def choose(results: dict[str, dict], budget_seconds: float) -> str:
-    """The run with the best validation accuracy among those trained within the budget (the
-    faster on ties)."""
-    within = {n: r for n, r in results.items() if r["train_seconds"] <= budget_seconds}
+def with_multiples(results: dict[str, dict], reference: dict) -> dict[str, dict]:
+    """`results` with each run's mlp_multiple: its train_seconds over the reference's, to 0.01,
+    for the runs from the reference's commit; null for the others (another search's)."""
+    seconds = reference["train_seconds"]
+    return {
+        name: {
+            **r,
+            MULTIPLE: round(r["train_seconds"] / seconds, 2)
+            if r["commit"] == reference["commit"]
+            else None,
+        }
+        for name, r in results.items()
+    }
+
+
+def without_multiple(results: dict[str, dict]) -> list[str]:
+    """The runs with no mlp_multiple (recorded before the reference run, or another search's)."""
+    return sorted(name for name, r in results.items() if r.get(MULTIPLE) is None)
+
+
+def check_budget(budget: float) -> None:
+    """Raise PipelineError unless `budget` is a positive finite number."""
+    if not budget > 0 or math.isinf(budget):
+        raise PipelineError(f"budget {budget:g}: must be a positive number")
+
+
+def choose(results: dict[str, dict], budget: float, key: str = MULTIPLE) -> str:
+    """The run with the best validation accuracy among those trained within the budget, in
+    multiples of the reference run's time (`key` mlp_multiple) or in seconds (train_seconds);
+    the faster on ties. Runs without the key's value are left out."""
+    within = {n: r for n, r in results.items() if r.get(key) is not None and r[key] <= budget}
     if not within:
-        raise PipelineError(f"no run trained within {budget_seconds:g} s")
+        unit = f"× {presets.REFERENCE}'s time" if key == MULTIPLE else " s"
+        raise PipelineError(f"no run trained within {budget:g}{unit}")
     return max(within, key=lambda n: (within[n]["val_accuracy"], -within[n]["train_seconds"]))
 
 
@@ -111,45 +170,60 @@ def table(results: dict[str, dict]) -> str:
     """A Markdown table of every run, fastest first; frontier runs in bold."""
     front = set(pareto(results))
     lines = [
-        "| run | training time | median s/epoch | epochs | images/s | validation accuracy "
-        "| test accuracy | parameters | commit |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        f"| run | training time | × {presets.REFERENCE} | median s/epoch | epochs | images/s "
+        "| validation accuracy | test accuracy | parameters | commit |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for name, r in sorted(results.items(), key=lambda kv: kv[1]["train_seconds"]):
         shown = f"**`{name}`**" if name in front else f"`{name}`"
+        multiple = "–" if r.get(MULTIPLE) is None else f"{r[MULTIPLE]:.2f}×"
         lines.append(
-            f"| {shown} | {r['train_seconds'] / 60:.1f} min | {r['seconds_per_epoch']:.1f} "
+            f"| {shown} | {r['train_seconds'] / 60:.1f} min | {multiple} "
+            f"| {r['seconds_per_epoch']:.1f} "
             f"| {r['epochs_run']} | {r['images_per_second']:,} | {r['val_accuracy']:.4f} "
             f"| {r['test_accuracy']:.4f} | {r['parameters']:,} | {r['commit']} |"
         )
     return "\n".join(lines)
 
 
-def figure(results: dict[str, dict], presets: dict[str, dict]):
-    """Test accuracy against training minutes: one point per run, the frontier joined, the
-    presets' own runs marked."""
+def x_axis(results: dict[str, dict]) -> tuple[Callable[[dict], float | None], str]:
+    """The plot's x: multiples of the reference run's time if every run has one, else minutes."""
+    if not without_multiple(results):
+        return (
+            lambda r: r.get(MULTIPLE),
+            f"training time, multiples of {presets.REFERENCE}'s in the same search (2 CPU cores)",
+        )
+    return lambda r: r["train_seconds"] / 60, "training minutes (2 CPU cores)"
+
+
+def figure(results: dict[str, dict], preset_runs: dict[str, dict]):
+    """Test accuracy against training time: one point per run, the frontier joined, the
+    presets' own runs marked (those with a multiple, when the x-axis is multiples)."""
+    x, xlabel = x_axis(results)
     fig = figures.new_figure(8, 5)
     ax = fig.subplots()
     for name, r in results.items():
-        ax.scatter(r["train_seconds"] / 60, r["test_accuracy"], color="tab:blue", s=18)
+        ax.scatter(x(r), r["test_accuracy"], color="tab:blue", s=18)
         ax.annotate(
             name,
-            (r["train_seconds"] / 60, r["test_accuracy"]),
+            (x(r), r["test_accuracy"]),
             fontsize=7,
             xytext=(3, 3),
             textcoords="offset points",
         )
     front = pareto(results)
     ax.plot(
-        [results[n]["train_seconds"] / 60 for n in front],
+        [x(results[n]) for n in front],
         [results[n]["test_accuracy"] for n in front],
         color="tab:blue",
         alpha=0.5,
         label="frontier (chosen on validation accuracy)",
     )
-    for name, r in presets.items():
+    for name, r in preset_runs.items():
+        if x(r) is None:
+            continue
         ax.scatter(
-            r["train_seconds"] / 60,
+            x(r),
             r["test_accuracy"],
             marker="*",
             s=140,
@@ -158,14 +232,14 @@ def figure(results: dict[str, dict], presets: dict[str, dict]):
         )
         ax.annotate(
             f"preset {name}",
-            (r["train_seconds"] / 60, r["test_accuracy"]),
+            (x(r), r["test_accuracy"]),
             fontsize=8,
             color="tab:red",
             xytext=(4, -10),
             textcoords="offset points",
         )
     ax.set(
-        xlabel="training minutes (2 CPU cores)",
+        xlabel=xlabel,
         ylabel="test accuracy",
         title="Fashion-MNIST: accuracy against training time",
     )
@@ -175,9 +249,11 @@ def figure(results: dict[str, dict], presets: dict[str, dict]):
 
 
 def collect() -> dict[str, dict]:
-    """Every candidate's experiment: its overrides and what it measured."""
+    """Every candidate's experiment and the reference run's: its overrides, what it measured
+    and its multiple of the reference's training time."""
     known = candidates()
     check_keeps_the_recorded_runs(known)
+    known = {REFERENCE: presets.load_preset(presets.REFERENCE), **known}
     shown = experiments.shown()
     missing = sorted(set(known) - set(shown))
     if missing:
@@ -185,10 +261,55 @@ def collect() -> dict[str, dict]:
             f"no experiment for {', '.join(missing)}: run `python -m tools.frontier queue` "
             "and `… run` first"
         )
-    return {
+    results = {
         name: {"overrides": overrides, **experiments.result(name, shown[name])}
         for name, overrides in known.items()
     }
+    return with_multiples(results, results[REFERENCE])
+
+
+def queue_search(names: Sequence[str], known: dict[str, dict]) -> None:
+    """Queue the reference run, then the candidates `names`."""
+    print(
+        f"{REFERENCE}: presets/{presets.REFERENCE}.yaml, queued first and rerun whole: every "
+        "candidate's time is also a multiple of its",
+        flush=True,
+    )
+    experiments.queue(REFERENCE, presets.load_preset(presets.REFERENCE), force=True)
+    for name in names:
+        experiments.queue(name, known[name])
+
+
+def choose_recorded(budget: float, key: str) -> str:
+    """`choose` on metrics/frontier.json; the runs left out for want of a multiple are named
+    on stderr."""
+    check_budget(budget)
+    results = read_results()
+    left_out = without_multiple(results) if key == MULTIPLE else []
+    if len(left_out) == len(results):
+        raise PipelineError(
+            f"{RESULTS}: no run has an {MULTIPLE} (all {len(results)} ran without a reference "
+            f"run, {REFERENCE}, in their search); run `make frontier`, or give the budget in "
+            "seconds of the day they ran: `python -m tools.frontier choose --seconds …`"
+        )
+    if left_out:
+        print(
+            f"note: left out, no {MULTIPLE} (no reference run in their search): "
+            + ", ".join(left_out),
+            file=sys.stderr,
+        )
+    return choose(results, budget, key)
+
+
+def report_collected(results: dict[str, dict]) -> None:
+    """Print the table, and name the runs with no multiple."""
+    print(table(results))
+    if left_out := without_multiple(results):
+        print(
+            f"no {MULTIPLE} for {', '.join(left_out)}: they ran from another commit than "
+            f"{REFERENCE} ({results[REFERENCE]['commit']}); `choose` leaves them out until "
+            "they run again with it (`python -m tools.frontier queue NAME…`)"
+        )
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -203,26 +324,28 @@ def main(argv: Sequence[str] | None = None) -> None:
     subcommands.add_parser("run", help="run the queue, one experiment at a time")
     subcommands.add_parser("collect", help="write metrics/frontier.json, its plot and a table")
     budget = subcommands.add_parser("choose", help="the best run on validation within a time")
-    budget.add_argument("seconds", type=float)
+    budget.add_argument("budget", type=float, help=f"multiples of {REFERENCE}'s training time")
+    budget.add_argument(
+        "--seconds", action="store_true", help="the budget is seconds (runs of one day only)"
+    )
     args = parser.parse_args(argv)
 
     if args.command == "queue":
         known = candidates()
         if unknown := sorted(set(args.names) - set(known)):
             raise PipelineError(f"no candidate {', '.join(unknown)} in {CANDIDATES}")
-        for name in args.names or known:
-            experiments.queue(name, known[name])
+        queue_search(args.names or list(known), known)
     elif args.command == "run":
         experiments.run_queue()
     elif args.command == "collect":
         results = collect()
-        presets = json.loads(PRESETS.read_text()) if PRESETS.is_file() else {}
+        preset_runs = json.loads(PRESETS.read_text()) if PRESETS.is_file() else {}
         with artifacts.outputs() as out:
             artifacts.write_json(out.file(RESULTS), results)
-            figures.save(figure(results, presets), out.file(PLOT))
-        print(table(results))
+            figures.save(figure(results, preset_runs), out.file(PLOT))
+        report_collected(results)
     else:
-        print(choose(read_results(), args.seconds))
+        print(choose_recorded(args.budget, "train_seconds" if args.seconds else MULTIPLE))
 
 
 if __name__ == "__main__":
