@@ -211,7 +211,9 @@ SHOWN = [
                                             "accuracy": 0.937,
                                             "loss": 0.2,
                                             "macro_f1": 0.9369,
-                                        }
+                                        },
+                                        # the shipped model's: not dvclive's last epoch
+                                        "val": {"accuracy": 0.9441, "loss": 0.17},
                                     }
                                 },
                                 "metrics/train/metrics.json": {
@@ -227,6 +229,7 @@ SHOWN = [
                                         "train_seconds": 917.15,
                                         "seconds_per_epoch": 64.47,
                                         "images_per_second": 840,
+                                        "cores_used": 1.8,
                                     }
                                 },
                                 "metrics/data.json": {"error": {"type": "FileNotFoundError"}},
@@ -247,7 +250,7 @@ def test_result_reads_accuracy_and_time_from_the_experiments_metrics():
     assert "metrics/data.json" not in shown["cnn"]["metrics"]  # DVC could not read it
     assert experiments.result("cnn", shown["cnn"]) == {
         "commit": "0c1bb4e",
-        "val_accuracy": 0.9434,
+        "val_accuracy": 0.9441,
         "test_accuracy": 0.937,
         "macro_f1": 0.9369,
         "epochs_run": 14,
@@ -255,6 +258,7 @@ def test_result_reads_accuracy_and_time_from_the_experiments_metrics():
         "train_seconds": 917.15,
         "seconds_per_epoch": 64.47,
         "images_per_second": 840,
+        "cores_used": 1.8,
     }
 
 
@@ -263,9 +267,13 @@ def test_result_reads_accuracy_and_time_from_the_experiments_metrics():
     [
         ("metrics/time.json", None, "'metrics/time.json'"),
         ("metrics/eval.json", {"accuracy": 0.9, "loss": 0.3, "macro_f1": 0.9}, "'test'"),
-        ("metrics/train/metrics.json", {"eval": {"accuracy": 0.9}}, "'val'"),
+        (
+            "metrics/eval.json",
+            {"test": {"accuracy": 0.9, "loss": 0.3, "macro_f1": 0.9}},
+            "'val'",
+        ),
     ],
-    ids=["no-time", "eval-before-splits", "train-before-splits"],
+    ids=["no-time", "eval-before-splits", "eval-before-the-shipped-models-val"],
 )
 def test_an_experiment_of_an_older_pipeline_is_one_line_naming_what_it_lacks(path, data, missing):
     experiment = experiments.read_show(SHOWN)["cnn"]
