@@ -185,6 +185,12 @@ BAD_VALUES = [
         "must be flatten for train.architecture: mlp",
     ),
     (train_settings.Train, "train.warmup_epochs", 2, "must be 0, or train.schedule: cosine"),
+    (
+        train_settings.Train,
+        "train.pool_first",
+        True,
+        "train.pool_first=True: must be false unless train.architecture: cnn",
+    ),
     (train_settings.Train, "train.stem_stride", 2, "=2: must be 1 for train.architecture: mlp"),
     (train_settings.Train, "train.stem_stride", 3, "train.stem_stride=3: must be 1 or 2"),
     (

@@ -324,6 +324,26 @@ def test_a_stride_2_stem_quarters_every_later_map():
     assert shapes["stem"] == (14, 14, 4) and shapes["stage2_block1_add"] == (7, 7, 8)
 
 
+def test_pool_first_pools_each_blocks_last_convolution_before_its_norm_and_activation():
+    cfg = _train_cfg(
+        architecture="cnn",
+        conv_filters=[4, 8],
+        convs_per_block=2,
+        batch_norm=True,
+        pool_first=True,
+        hidden_units=[],
+    )
+    model = network.build_model(cfg)
+    names = [layer.name for layer in model.layers]
+    for block in (1, 2):
+        conv1, conv2, pool = (f"block{block}_conv1", f"block{block}_conv2", f"block{block}_pool")
+        assert names.index(f"{conv1}_bn") < names.index(conv2) < names.index(pool)
+        assert names.index(pool) < names.index(f"{conv2}_bn") < names.index(f"{conv2}_relu")
+    plain = network.build_model(cfg.model_copy(update={"pool_first": False}))
+    assert model.output_shape == plain.output_shape
+    assert model.count_params() == plain.count_params()
+
+
 def test_ema_saves_the_average_not_the_last_step(tiny_run):
     """The weights at the end of the last epoch are the raw ones; fit then puts the average in."""
     cfg = _train_cfg(ema_momentum=0.9, hidden_units=[16])

@@ -69,7 +69,8 @@ def _augmentation(x: keras.KerasTensor, augment: settings.Augment) -> keras.Kera
 
 def _cnn_blocks(x: keras.KerasTensor, cfg: settings.Train) -> keras.KerasTensor:
     """Per entry of `conv_filters`: `convs_per_block` × (Conv2D [→ BatchNorm] → activation) →
-    2×2 max-pooling [→ Dropout]; the very first Conv2D at `stem_stride`."""
+    2×2 max-pooling [→ Dropout]; the very first Conv2D at `stem_stride`; with `pool_first`, each
+    block's last Conv2D is pooled before its batch norm and activation."""
     from keras import layers
 
     for block, filters in enumerate(cfg.conv_filters, start=1):
@@ -83,8 +84,11 @@ def _cnn_blocks(x: keras.KerasTensor, cfg: settings.Train) -> keras.KerasTensor:
                 use_bias=not cfg.batch_norm,
                 name=name,
             )(x)
+            if cfg.pool_first and conv == cfg.convs_per_block:
+                x = layers.MaxPooling2D(name=f"block{block}_pool")(x)
             x = _normalise_and_activate(x, cfg, name)
-        x = layers.MaxPooling2D(name=f"block{block}_pool")(x)
+        if not cfg.pool_first:
+            x = layers.MaxPooling2D(name=f"block{block}_pool")(x)
         if cfg.conv_dropout > 0:
             x = layers.Dropout(cfg.conv_dropout, name=f"block{block}_dropout")(x)
     return x

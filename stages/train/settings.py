@@ -193,6 +193,15 @@ class Train(Section):
             )
         ),
     ]
+    pool_first: Annotated[
+        bool,
+        Field(
+            description=(
+                "cnn: pool each block's last convolution before its batch norm and activation "
+                "(ReLU and max-pooling commute): the same shapes, a quarter of those layers' work."
+            )
+        ),
+    ]
     conv_padding: Annotated[
         Literal["same", "valid"],
         Field(
@@ -403,6 +412,11 @@ class Train(Section):
             "ema_momentum",
             "0 with train.checkpoint or early_stopping.restore_best_weights: they put an "
             "epoch's raw weights back over the average",
+        )
+        rule(
+            not self.pool_first or self.architecture == "cnn",
+            "pool_first",
+            "false unless train.architecture: cnn (only its blocks end in a pooling)",
         )
         rule(
             self.stem_stride == 1 or self.architecture != "mlp",
