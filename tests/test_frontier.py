@@ -407,3 +407,26 @@ def experiments_shown(repo) -> dict[str, dict]:
                     "train_seconds": metrics["metrics/time.json"]["data"]["train_seconds"],
                 }
     return shown
+
+
+def test_collect_keeps_a_recorded_run_that_cannot_be_read_again_if_its_overrides_are_the_same(
+    monkeypatch,
+):
+    """An older search's runs stay on the frontier with their multiple as recorded; a changed
+    candidate or the reference run must run again."""
+    known = {"mlp-sgd-reference": {"train.epochs": 30}, "old": {"a": 1}, "new": {"b": 2}}
+    recorded = {"old": {"overrides": {"a": 1}, "train_seconds": 9.0, "mlp_multiple": None}}
+
+    def result(name, experiment):
+        if experiment == "unreadable":
+            raise PipelineError(f"experiment {name}: run it again")
+        return {"commit": "abc1234", "train_seconds": 2.0}
+
+    monkeypatch.setattr(experiments, "result", result)
+    shown = {"mlp-sgd-reference": {}, "old": "unreadable", "new": {}}
+    measured, kept = frontier.gather(known, shown, recorded)
+    assert sorted(measured) == ["mlp-sgd-reference", "new"] and kept == recorded
+    with pytest.raises(PipelineError, match="experiment old: run it again"):
+        frontier.gather({**known, "old": {"a": 2}}, shown, recorded)
+    with pytest.raises(PipelineError, match="no experiment for new: run"):
+        frontier.gather(known, {"mlp-sgd-reference": {}}, recorded)

@@ -250,22 +250,45 @@ def figure(results: dict[str, dict], preset_runs: dict[str, dict]):
 
 def collect() -> dict[str, dict]:
     """Every candidate's experiment and the reference run's: its overrides, what it measured
-    and its multiple of the reference's training time."""
+    and its multiple of the reference's training time. A candidate whose experiment is gone, or
+    ran before the pipeline recorded what `result` reads, keeps its entry of the recorded
+    frontier (its multiple as recorded) if its overrides are the same: a search extends the
+    frontier instead of rerunning it."""
     known = candidates()
     check_keeps_the_recorded_runs(known)
     known = {REFERENCE: presets.load_preset(presets.REFERENCE), **known}
-    shown = experiments.shown()
-    missing = sorted(set(known) - set(shown))
+    try:
+        recorded = {name: r for name, r in read_results().items() if name != REFERENCE}
+    except PipelineError:
+        recorded = {}  # nothing readable to keep: every run must be an experiment
+    measured, kept = gather(known, experiments.shown(), recorded)
+    return {**kept, **with_multiples(measured, measured[REFERENCE])}
+
+
+def gather(
+    known: dict[str, dict], shown: dict[str, dict], recorded: dict[str, dict]
+) -> tuple[dict[str, dict], dict[str, dict]]:
+    """The `known` runs ({name: overrides}) as ({name: overrides and what its experiment in
+    `shown` measured}, {name: its `recorded` entry, for a run whose experiment cannot be read
+    and whose overrides are unchanged}); PipelineError naming the runs with neither (the
+    reference run is never kept: a search without it has no multiples)."""
+    measured, kept, missing = {}, {}, []
+    for name, overrides in known.items():
+        try:
+            measured[name] = {"overrides": overrides, **experiments.result(name, shown[name])}
+        except (KeyError, PipelineError) as error:
+            if recorded.get(name, {}).get("overrides") == overrides:
+                kept[name] = recorded[name]
+            elif isinstance(error, KeyError):
+                missing.append(name)
+            else:
+                raise
     if missing:
         raise PipelineError(
-            f"no experiment for {', '.join(missing)}: run `python -m tools.frontier queue` "
-            "and `… run` first"
+            f"no experiment for {', '.join(sorted(missing))}: run `python -m tools.frontier "
+            "queue` and `… run` first"
         )
-    results = {
-        name: {"overrides": overrides, **experiments.result(name, shown[name])}
-        for name, overrides in known.items()
-    }
-    return with_multiples(results, results[REFERENCE])
+    return measured, kept
 
 
 def queue_search(names: Sequence[str], known: dict[str, dict]) -> None:
