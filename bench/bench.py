@@ -185,6 +185,43 @@ def probe(*argv: str) -> float:
     return json.loads(output.strip().splitlines()[-1])
 
 
+# Where an epoch of the fast CNN preset goes: the preset as it is, then one change at a time
+# (dotted train keys), each one epoch on the whole training split in a new process.
+EPOCH_PRESET = "cnn-fast"
+EPOCH_CHANGES = [
+    {},
+    {"batch_norm": False},
+    {"conv_dropout": 0.0, "dropout": 0.0},
+    {"augment.horizontal_flip": False},
+    {"pool_first": False},
+    {"batch_size": 256},
+    {"steps_per_execution": 128},
+    {"stem_stride": 2},
+]
+
+
+def preset_train_keys(name: str) -> dict:
+    """presets/<name>.yaml's train keys, without their `train.` prefix."""
+    preset = yaml.safe_load((REPO / f"presets/{name}.yaml").read_text())
+    return {k.split(".", 1)[1]: v for k, v in preset.items() if k.startswith("train.")}
+
+
+def epoch_profile() -> dict:
+    """{"preset": EPOCH_PRESET, "runs": [{"change": {...}, epoch and validation seconds, cores
+    used}, …]} for each of EPOCH_CHANGES applied to the preset (bench.probes epoch)."""
+    runs = []
+    for change in EPOCH_CHANGES:
+        figures = probe(
+            "epoch",
+            f"--train={REPO / 'data/prepared/train.npz'}",
+            f"--val={REPO / 'data/prepared/val.npz'}",
+            f"--params={REPO / 'params.yaml'}",
+            f"--overrides={json.dumps({**preset_train_keys(EPOCH_PRESET), **change})}",
+        )
+        runs.append({"change": change, **figures})
+    return {"preset": EPOCH_PRESET, "runs": runs}
+
+
 def throughput(overrides: dict, images: int, batch_size: int, spe: int) -> float:
     """Images per second of one epoch of `model.fit` on this checkout's training split, after
     warm-up, in a new process (bench.probes)."""
@@ -263,6 +300,8 @@ def main() -> None:
     median = {k: statistics.median(v) for k, v in rates.items()}
     measured["images_per_second"] = {k: round(v) for k, v in median.items()}
     measured["images_per_second_runs"] = {k: [round(r) for r in v] for k, v in rates.items()}
+    print(f"one epoch of {EPOCH_PRESET}, one change at a time", flush=True)
+    measured["epoch_profile"] = epoch_profile()
     results = record(measured)
 
     RESULTS.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")

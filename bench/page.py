@@ -147,6 +147,35 @@ def stage_targets(r: dict) -> str:
     return f"Targets: {', '.join(parts)}." if parts else ""
 
 
+def epoch_lines(r: dict) -> list[str]:
+    """Where one training epoch of the profiled preset goes: the preset as it is, then one
+    change at a time, with the epoch's seconds as a share of the preset's own."""
+    profile = r.get("epoch_profile")
+    if not profile:
+        return []
+    runs = profile["runs"]
+    base = runs[0]["epoch_seconds"]
+    rows = [
+        (
+            ", ".join(f"`{k}: {json.dumps(v)}`" for k, v in run["change"].items())
+            or "the preset as it is",
+            f"{run['epoch_seconds']}",
+            f"{run['epoch_seconds'] / base - 1:+.0%}" if run["change"] else "",
+            f"{run['validation_seconds']}",
+            f"{run['cores_used']}",
+        )
+        for run in runs
+    ]
+    return [
+        "",
+        f"One training epoch of the `{profile['preset']}` preset (55,000 images) and one pass "
+        "over the validation split, in the train stage's own set-up, one change at a time "
+        "(`python -m bench.probes epoch`):",
+        "",
+        *table(["change", "epoch (s)", "vs the preset", "validation (s)", "cores used"], rows),
+    ]
+
+
 def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
     """A Markdown table."""
     lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
@@ -169,6 +198,7 @@ def figures(r: dict) -> str:
     ]
     if targets := stage_targets(r):
         lines += ["", targets]
+    lines += epoch_lines(r)
     if any(MISSING in cell for row in [*summary, *stages] for cell in row):
         lines += [
             "",

@@ -6,6 +6,8 @@ prints its figure as JSON on stdout.
         --overrides '{"architecture": "cnn"}' --images 10000 --batch-size 128 \
         --steps-per-execution 32
     python -m bench.probes preprocess --raw data/raw --params params.yaml
+    python -m bench.probes epoch --train data/prepared/train.npz --val data/prepared/val.npz \
+        --params params.yaml --overrides '{"batch_norm": false}'
 """
 
 import argparse
@@ -53,6 +55,47 @@ def throughput(
     return len(x) / (time.perf_counter() - started)
 
 
+def with_overrides(cfg, overrides: dict):
+    """`cfg` (a train settings model) with dotted `overrides` ("augment.erasing": 0.5), checked
+    as params.yaml would be."""
+    document = cfg.model_dump()
+    for key, value in overrides.items():
+        *parents, last = key.split(".")
+        place = document
+        for parent in parents:
+            place = place[parent]
+        place[last] = value
+    return type(cfg).model_validate(document)
+
+
+def epoch_cost(train_split: Path, val_split: Path, params_file: Path, overrides: dict) -> dict:
+    """One epoch of the train stage's own set-up (numerics, network, optimizer, schedule: the
+    train section of `params_file` with dotted `overrides`) on all of `train_split` after a
+    warm-up on WARM_UP_IMAGES of it, then one pass over `val_split`: their seconds, and the
+    cores the epoch kept busy (the process's CPU seconds over the wall seconds)."""
+    from stages.shared import params, splits
+    from stages.train import fit, network, startup
+    from stages.train import settings as train_settings
+
+    cfg = with_overrides(params.load(params_file, train_settings.Train), overrides)
+    run = startup.start(cfg)
+    (x, y), (vx, vy) = splits.read_split(train_split), splits.read_split(val_split)
+    model = network.build_and_compile(cfg, run.strategy, len(x))
+    y, vy = fit.one_hot(y), fit.one_hot(vy)
+    warm = slice(0, WARM_UP_IMAGES)
+    model.fit(x[warm], y[warm], batch_size=cfg.batch_size, epochs=1, verbose=0)
+    started, cpu = time.perf_counter(), time.process_time()
+    model.fit(x, y, batch_size=cfg.batch_size, epochs=1, verbose=0)
+    epoch, cpu = time.perf_counter() - started, time.process_time() - cpu
+    started = time.perf_counter()
+    model.evaluate(vx, vy, batch_size=cfg.batch_size, verbose=0)
+    return {
+        "epoch_seconds": round(epoch, 2),
+        "validation_seconds": round(time.perf_counter() - started, 2),
+        "cores_used": round(cpu / epoch, 2),
+    }
+
+
 def preprocess_seconds(raw: Path, params_file: Path) -> float:
     """Seconds of the preprocess stage's `main` on `raw`, its module already imported, writing
     into a temporary directory."""
@@ -88,9 +131,16 @@ def main(argv: Sequence[str] | None = None) -> None:
     data = probes.add_parser("preprocess", help="seconds of the preprocess stage's main")
     data.add_argument("--raw", type=Path, required=True, help="directory of the IDX files")
     data.add_argument("--params", type=Path, required=True, help="params.yaml")
+    epoch = probes.add_parser("epoch", help="seconds of one epoch and of the validation pass")
+    epoch.add_argument("--train", type=Path, required=True, help="training split .npz")
+    epoch.add_argument("--val", type=Path, required=True, help="validation split .npz")
+    epoch.add_argument("--params", type=Path, required=True, help="params.yaml")
+    epoch.add_argument("--overrides", type=json.loads, required=True, help="dotted train keys")
     args = parser.parse_args(argv)
 
-    if args.probe == "throughput":
+    if args.probe == "epoch":
+        figure = epoch_cost(args.train, args.val, args.params, args.overrides)
+    elif args.probe == "throughput":
         figure = throughput(
             args.train,
             args.params,

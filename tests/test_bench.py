@@ -2,9 +2,10 @@
 against the plain script in the pipeline's numerics, the cost of portable numerics, DVC's share of
 the full run, the incremental fraction."""
 
+import pydantic
 import pytest
 
-from bench import bench
+from bench import bench, probes
 
 
 def measured(**changes) -> dict:
@@ -104,3 +105,23 @@ def test_the_plain_script_runs_take_the_numerics_modes_in_turn(monkeypatch):
     monkeypatch.setattr(bench, "timed", timed)
     assert bench.plain_script_seconds({}) == {"portable": 62.0, "fastest": 52.0}
     assert runs == ["--numerics=portable", "--numerics=fastest"] * 3
+
+
+def test_an_epochs_overrides_are_dotted_train_keys_checked_as_params_are():
+    from stages.shared import params
+    from stages.train import settings as train_settings
+    from tests.helpers.project import REPO
+
+    cfg = params.load(REPO / "params.yaml", train_settings.Train)
+    changed = probes.with_overrides(cfg, {"augment.erasing": 0.5, "batch_size": 256})
+    assert changed.augment.erasing == 0.5 and changed.batch_size == 256
+    assert changed.model_copy(update={"augment": cfg.augment, "batch_size": 32}) == cfg
+    with pytest.raises(pydantic.ValidationError):
+        probes.with_overrides(cfg, {"stem_stride": 3})
+
+
+def test_an_epoch_is_timed_in_the_train_stages_own_set_up(tiny_run):
+    figures = probes.epoch_cost(tiny_run.train, tiny_run.val, tiny_run.params, {"batch_size": 16})
+    assert set(figures) == {"epoch_seconds", "validation_seconds", "cores_used"}
+    assert figures["epoch_seconds"] > 0 and figures["validation_seconds"] > 0
+    assert figures["cores_used"] > 0

@@ -55,6 +55,23 @@ COMPLETE = bench.record(
             "cnn_default": [900, 1000, 1100],
             "cnn_tuned": [1000, 1050, 1130],
         },
+        "epoch_profile": {
+            "preset": "cnn-fast",
+            "runs": [
+                {
+                    "change": {},
+                    "epoch_seconds": 20.0,
+                    "validation_seconds": 0.7,
+                    "cores_used": 1.8,
+                },
+                {
+                    "change": {"batch_norm": False, "augment.horizontal_flip": False},
+                    "epoch_seconds": 15.0,
+                    "validation_seconds": 0.6,
+                    "cores_used": 1.7,
+                },
+            ],
+        },
     }
 )
 
@@ -84,6 +101,9 @@ def test_a_complete_record_shows_every_figure():
         "| DVC: the full run less the stages' processes | 8.0 |",
         "| the full run, `dvc repro --force` | 63.0 |",
         "evaluate's and predict's ≤ 0.5 GiB, their start-up ≤ 0.3 s.",
+        "One training epoch of the `cnn-fast` preset",
+        "| the preset as it is | 20.0 |  | 0.7 | 1.8 |",
+        "| `batch_norm: false`, `augment.horizontal_flip: false` | 15.0 | -25% | 0.6 | 1.7 |",
     ):
         assert shown in text, shown
 
