@@ -430,3 +430,30 @@ def test_collect_keeps_a_recorded_run_that_cannot_be_read_again_if_its_overrides
         frontier.gather({**known, "old": {"a": 2}}, shown, recorded)
     with pytest.raises(PipelineError, match="no experiment for new: run"):
         frontier.gather(known, {"mlp-sgd-reference": {}}, recorded)
+
+
+def test_queue_without_names_queues_the_candidates_not_on_the_frontier_yet(
+    recorded, monkeypatch, capsys
+):
+    on_frontier = {"train.epochs": 1}
+    runs = {name: {**r, "overrides": on_frontier} for name, r in RESULTS.items()}
+    (recorded / frontier.RESULTS).write_text(json.dumps(runs))
+    (recorded / frontier.CANDIDATES).write_text(
+        f"fast: {json.dumps(on_frontier)}\nnew: {{train.epochs: 2}}\nmiddle: {{train.epochs: 9}}\n"
+    )
+    (recorded / "presets").mkdir()
+    write_yaml(recorded / "presets/mlp-sgd.yaml", {"train.epochs": 30})
+    queued = []
+    monkeypatch.setattr(experiments, "queue", lambda name, overrides, **_: queued.append(name))
+
+    frontier.main(["queue"])
+    assert queued == ["mlp-sgd-reference", "new", "middle"]  # middle's overrides changed
+
+    (recorded / frontier.CANDIDATES).write_text(f"fast: {json.dumps(on_frontier)}\n")
+    queued.clear()
+    frontier.main(["queue"])
+    assert queued == []
+    assert capsys.readouterr().out.endswith(
+        "every candidate of frontier/candidates.yaml is on metrics/frontier.json already: "
+        "name one to rerun it\n"
+    )

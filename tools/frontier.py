@@ -3,6 +3,7 @@ params overrides) queued and run as DVC experiments one at a time, then collecte
 metrics/frontier.json, a plot and a table (docs/frontier.md).
 
     python -m tools.frontier queue [NAME…]  # dvc exp run --queue -n <name> -S … per candidate
+                                         # (default: those not on metrics/frontier.json yet)
     python -m tools.frontier run         # dvc exp run --run-all --jobs 1, its logs streamed
     python -m tools.frontier collect     # metrics/frontier.json, metrics/frontier.png, a table
     python -m tools.frontier choose 15.4 # the best validation accuracy within 15.4× mlp-sgd's time
@@ -291,6 +292,16 @@ def gather(
     return measured, kept
 
 
+def not_recorded(known: dict[str, dict]) -> list[str]:
+    """The `known` candidates that metrics/frontier.json does not hold with the same overrides
+    (all of them if it cannot be read): what a search runs unless told which."""
+    try:
+        recorded = read_results()
+    except PipelineError:
+        recorded = {}
+    return [n for n, o in known.items() if recorded.get(n, {}).get("overrides") != o]
+
+
 def queue_search(names: Sequence[str], known: dict[str, dict]) -> None:
     """Queue the reference run, then the candidates `names`."""
     print(
@@ -343,7 +354,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     subcommands = parser.add_subparsers(dest="command", required=True)
     queue = subcommands.add_parser("queue", help="queue candidates as DVC experiments")
-    queue.add_argument("names", nargs="*", help="candidates to queue (default: all)")
+    queue.add_argument(
+        "names", nargs="*", help="candidates to queue (default: those not on the frontier yet)"
+    )
     subcommands.add_parser("run", help="run the queue, one experiment at a time")
     subcommands.add_parser("collect", help="write metrics/frontier.json, its plot and a table")
     budget = subcommands.add_parser("choose", help="the best run on validation within a time")
@@ -357,7 +370,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         known = candidates()
         if unknown := sorted(set(args.names) - set(known)):
             raise PipelineError(f"no candidate {', '.join(unknown)} in {CANDIDATES}")
-        queue_search(args.names or list(known), known)
+        names = args.names or not_recorded(known)
+        if not names:
+            print(f"every candidate of {CANDIDATES} is on {RESULTS} already: name one to rerun it")
+            return
+        queue_search(names, known)
     elif args.command == "run":
         experiments.run_queue()
     elif args.command == "collect":
