@@ -91,17 +91,29 @@ def _alive(pid: int) -> bool:
 def remove_stale_temporaries(path: Path) -> None:
     """Delete what a killed run (`kill -9`, a power cut) left beside `path`: temporary files and
     directories whose writing process is gone."""
+    for leftover in _left_by_dead_processes(path, r"\.[^.]+\.tmp(\..*)?"):
+        _remove(leftover)
+
+
+def _left_by_dead_processes(path: Path, tail: str) -> list[Path]:
+    """The entries beside `path` named `.<path's name>.<pid><tail>` (a regular expression)
+    whose process `pid` is gone."""
     if not path.parent.is_dir():
-        return
-    pattern = re.compile(rf"\.{re.escape(path.name)}\.(\d+)\.[^.]+\.tmp(\..*)?")
-    for candidate in path.parent.iterdir():
-        match = pattern.fullmatch(candidate.name)
-        if not match or _alive(int(match[1])):
-            continue
-        if candidate.is_dir() and not candidate.is_symlink():
-            shutil.rmtree(candidate, ignore_errors=True)
-        else:
-            candidate.unlink(missing_ok=True)
+        return []
+    pattern = re.compile(rf"\.{re.escape(path.name)}\.(\d+){tail}")
+    return [
+        candidate
+        for candidate in path.parent.iterdir()
+        if (match := pattern.fullmatch(candidate.name)) and not _alive(int(match[1]))
+    ]
+
+
+def _remove(path: Path) -> None:
+    """Delete file or directory `path`, if it is there."""
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
 
 
 def _kept(path: Path) -> Path:
@@ -112,13 +124,8 @@ def _kept(path: Path) -> Path:
 def restore_kept(path: Path) -> None:
     """Put back the last complete run of live directory `path` that a killed run (`kill -9`)
     kept aside: call it first thing, before any check can stop the stage."""
-    if not path.parent.is_dir():
-        return
-    pattern = re.compile(rf"\.{re.escape(path.name)}\.(\d+)\.kept")
-    for candidate in path.parent.iterdir():
-        match = pattern.fullmatch(candidate.name)
-        if match and not _alive(int(match[1])):
-            _put_back(candidate, path)
+    for kept in _left_by_dead_processes(path, r"\.kept"):
+        _put_back(kept, path)
 
 
 def _put_back(kept: Path, path: Path) -> None:
@@ -207,10 +214,7 @@ class Outputs:
 
     def discard(self) -> None:
         for tmp, _ in self._staged:
-            if tmp.is_dir():
-                shutil.rmtree(tmp, ignore_errors=True)
-            else:
-                tmp.unlink(missing_ok=True)
+            _remove(tmp)
         for path in self._live:  # not committed: the last complete run comes back
             _put_back(_kept(path), path)
 
@@ -220,22 +224,25 @@ def _trash(path: Path, output: Path) -> None:
     temporary of `output`: a kill midway leaves one that the next run removes, never half of
     `path`."""
     if path.is_dir() and not path.is_symlink():
-        trash = Path(tempfile.mkdtemp(dir=output.parent, prefix=_prefix(output), suffix=".tmp"))
-        os.replace(path, trash)  # onto the empty directory just made
-        shutil.rmtree(trash, ignore_errors=True)
+        _remove(_aside(path, output))
     else:
         path.unlink(missing_ok=True)
 
 
+def _aside(path: Path, output: Path) -> Path:
+    """Rename directory `path` to a new temporary of `output` (which `remove_stale_temporaries`
+    deletes if the process dies), and return it."""
+    aside = Path(tempfile.mkdtemp(dir=output.parent, prefix=_prefix(output), suffix=".tmp"))
+    os.replace(path, aside)  # onto the empty directory just made
+    return aside
+
+
 def _replace_directory(tmp: Path, final: Path) -> None:
     """Swap directory `tmp` in for `final`; the old one goes aside first, then is deleted."""
-    old = None
-    if final.exists():
-        old = Path(tempfile.mkdtemp(dir=final.parent, prefix=_prefix(final), suffix=".tmp"))
-        os.replace(final, old)  # onto the empty directory just made
+    old = _aside(final, final) if final.exists() else None
     os.replace(tmp, final)
     if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+        _remove(old)
 
 
 @contextlib.contextmanager
