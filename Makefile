@@ -147,9 +147,10 @@ bench: repro ## measure what users wait for (long; not in the tests): metrics/be
 	$(BIN)/python -m bench.bench
 	$(BIN)/python -m bench.page
 
-generate: setup ## rewrite what is generated: the schemas, docs/params.md, the rerun table, bench figures
+generate: setup ## rewrite what is generated: the schemas, docs/params.md, the rerun table, record tables, bench figures
 	$(BIN)/python -m tools.params_reference
 	$(BIN)/python -m tools.rerun_table
+	$(BIN)/python -m tools.record_pages
 	$(BIN)/python -m bench.page
 
 lint: setup-dev ## check formatting and lint with ruff (CI runs it; so does the git hook)
