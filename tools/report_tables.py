@@ -1,7 +1,7 @@
 """The report's tables as rows of text, shared by its Markdown and its HTML page: the metrics in
-the order a reader wants (test accuracy, macro F1 and loss, validation accuracy and loss, the
-training time, then the rest), each revision's value beside its change from the base with a
-better/worse mark; and the params that differ between the revisions."""
+the order a reader wants (the shipped model's test accuracy, macro F1 and loss, its validation
+accuracy and loss, the training time, then the rest), each revision's value beside its change
+from the base with a better/worse mark; and the params that differ between the revisions."""
 
 import dataclasses
 import re
@@ -9,17 +9,13 @@ from collections.abc import Mapping, Sequence
 
 from tools.report_data import Revision, Snapshot
 
-# The metrics a reader looks at first, in this order, whichever file holds them; the rest
-# follow by file and key. Training time is metrics/time.json's.
+# The metrics a reader looks at first, in this order: the shipped model's scores (test, then
+# validation: the evaluate stage's), then the training time; the rest follow by file and key.
+EVAL, TIME = "metrics/eval.json", "metrics/time.json"
 LEADING = (
-    "test.accuracy",
-    "test.macro_f1",
-    "test.loss",
-    "val.accuracy",
-    "val.loss",
-    "train_seconds",
-    "seconds_per_epoch",
-    "images_per_second",
+    *((EVAL, f"test.{key}") for key in ("accuracy", "macro_f1", "loss")),
+    *((EVAL, f"val.{key}") for key in ("accuracy", "loss")),
+    *((TIME, key) for key in ("train_seconds", "seconds_per_epoch", "images_per_second")),
 )
 # Which way is better, from a metric's last key: one ending in accuracy or f1, or in _per_second
 # (images per second) is better higher; one ending in loss, or starting or ending with seconds
@@ -76,7 +72,7 @@ def reading_order(item: tuple[str, str]) -> tuple:
     """Sort key of a (file, metric key): the LEADING metrics first, in order, then by file and
     key."""
     path, key = item
-    return (LEADING.index(key) if key in LEADING else len(LEADING), path, key)
+    return (LEADING.index(item) if item in LEADING else len(LEADING), path, key)
 
 
 def metrics_table(names: Sequence[str], snapshots: Mapping[str, Snapshot]) -> Table:
@@ -90,7 +86,7 @@ def metrics_table(names: Sequence[str], snapshots: Mapping[str, Snapshot]) -> Ta
     rows = []
     for item in keys:
         values = [snapshots[name].metrics.get(item) for name in names]
-        if item[1] not in LEADING and all(v == values[0] for v in values):
+        if item not in LEADING and all(v == values[0] for v in values):
             continue
         row = [*item, format_value(values[0])]
         for value in values[1:]:

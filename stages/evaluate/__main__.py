@@ -5,7 +5,7 @@ confidently misclassified test images."""
 
 import argparse
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -43,10 +43,24 @@ def read_test_split(path: Path) -> tuple[np.ndarray, np.ndarray]:
     return images, labels
 
 
+def actual_and_predicted(labels: np.ndarray, probabilities: np.ndarray) -> Iterator[tuple]:
+    """(actual class name, predicted class name) per image: the confusion pairs' rows."""
+    names = np.array(fashion_mnist.CLASS_NAMES)
+    return zip(names[labels], names[probabilities.argmax(axis=1)], strict=True)
+
+
+def log_result(args: argparse.Namespace, test: dict, val: dict, images: int) -> None:
+    tables = ", ".join(map(str, (args.eval_metrics, args.per_class, args.confusion)))
+    logger.info(
+        "test accuracy %(accuracy).4f, loss %(loss).4f, macro F1 %(macro_f1).4f on %(n)d images "
+        "(validation accuracy %(val).4f); wrote %(tables)s and the figures",
+        {**test, "n": images, "val": val["accuracy"], "tables": tables},
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
     cfg = params.load(args.params, settings.Evaluate)
-
     images, labels = read_test_split(args.test)
     model = onnx_model.load(args.model)
     probabilities = model.predict(images, batch_size=cfg.batch_size)
@@ -54,25 +68,18 @@ def main(argv: Sequence[str] | None = None) -> None:
     val_images, val_labels = splits.read_split(args.val)
     val_scores = scoring.headline(model.predict(val_images, batch_size=cfg.batch_size), val_labels)
     drawn = charts.draw_figures(images, labels, probabilities, scores.matrix, cfg.samples)
-    names = np.array(fashion_mnist.CLASS_NAMES)
-    pairs = zip(names[labels], names[probabilities.argmax(axis=1)], strict=True)
     with artifacts.outputs() as out:
-        # Named by split. The shipped model's: with train.ema_momentum or flip_tta, not the
-        # validation scores that dvclive logged per epoch (metrics/train/).
+        # Named by split; the shipped model's (with train.ema_momentum or flip_tta, not the
+        # validation scores that dvclive logged per epoch in metrics/train/).
         metrics = {"test": scores.metrics, "val": val_scores}
         artifacts.write_json(out.file(args.eval_metrics), metrics)
         artifacts.write_table(out.file(args.per_class), scores.per_class)
+        pairs = actual_and_predicted(labels, probabilities)
         artifacts.write_csv(out.file(args.confusion), ["actual", "predicted"], pairs)
-        for figure, path in zip(
-            drawn, (args.confusion_png, args.samples_png, args.misclassified_png), strict=True
-        ):
+        pngs = (args.confusion_png, args.samples_png, args.misclassified_png)
+        for figure, path in zip(drawn, pngs, strict=True):
             figures.save(figure, out.file(path))
-    tables = ", ".join(map(str, (args.eval_metrics, args.per_class, args.confusion)))
-    logger.info(
-        "test accuracy %(accuracy).4f, loss %(loss).4f, macro F1 %(macro_f1).4f on %(n)d images "
-        "(validation accuracy %(val).4f); wrote %(tables)s and the figures",
-        {**scores.metrics, "n": len(labels), "val": val_scores["accuracy"], "tables": tables},
-    )
+    log_result(args, scores.metrics, val_scores, len(labels))
 
 
 if __name__ == "__main__":
