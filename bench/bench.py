@@ -179,7 +179,7 @@ def machine() -> dict:
     }
 
 
-def probe(*argv: str) -> float:
+def probe(*argv: str) -> float | dict:
     """The figure that `python -m bench.probes <argv>` measures, in a new process."""
     output = commands.run([sys.executable, "-m", "bench.probes", *argv], cwd=REPO)
     return json.loads(output.strip().splitlines()[-1])
@@ -220,6 +220,18 @@ def epoch_profile() -> dict:
         )
         runs.append({"change": change, **figures})
     return {"preset": EPOCH_PRESET, "runs": runs}
+
+
+def layer_profile() -> dict:
+    """{"preset": EPOCH_PRESET, and bench.probes layers' figures: a training step's milliseconds,
+    each layer's, the rest}."""
+    figures = probe(
+        "layers",
+        f"--train={REPO / 'data/prepared/train.npz'}",
+        f"--params={REPO / 'params.yaml'}",
+        f"--overrides={json.dumps(preset_train_keys(EPOCH_PRESET))}",
+    )
+    return {"preset": EPOCH_PRESET, **figures}
 
 
 def throughput(overrides: dict, images: int, batch_size: int, spe: int) -> float:
@@ -302,6 +314,7 @@ def main() -> None:
     measured["images_per_second_runs"] = {k: [round(r) for r in v] for k, v in rates.items()}
     print(f"one epoch of {EPOCH_PRESET}, one change at a time", flush=True)
     measured["epoch_profile"] = epoch_profile()
+    measured["layer_profile"] = layer_profile()
     results = record(measured)
 
     RESULTS.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")

@@ -176,6 +176,53 @@ def epoch_lines(r: dict) -> list[str]:
     ]
 
 
+def layer_lines(r: dict) -> list[str]:
+    """Where one training step of the profiled preset goes, layer by layer, and the rest of the
+    step; then the share of each kind of layer."""
+    profile = r.get("layer_profile")
+    if not profile:
+        return []
+    step = profile["step_ms"]
+    rows = [
+        (
+            f"`{row['layer']}`",
+            row["kind"],
+            "×".join(str(n) for n in row["output"]),
+            f"{row['ms']:.2f}",
+            f"{row['ms'] / step:.0%}",
+        )
+        for row in profile["layers"]
+    ]
+    rows += [
+        (
+            "the rest",
+            "loss, the optimizer's update, Keras' loop",
+            "",
+            f"{profile['rest_ms']:.2f}",
+            f"{profile['rest_ms'] / step:.0%}",
+        ),
+        ("**a whole step**", "", "", f"**{step:.2f}**", "100%"),
+    ]
+    kinds: dict[str, float] = {}
+    for row in profile["layers"]:
+        kinds[row["kind"]] = kinds.get(row["kind"], 0.0) + row["ms"]
+    shares = ", ".join(
+        f"{kind} {ms / step:.0%}" for kind, ms in sorted(kinds.items(), key=lambda kv: -kv[1])
+    )
+    return [
+        "",
+        f"One training step of the `{profile['preset']}` preset (a batch of "
+        f"{profile['batch_size']}), layer by layer: each layer's forward and backward pass timed "
+        f"alone, less the {profile['call_overhead_ms']:.2f} ms the timing harness takes around "
+        "an identity layer, beside a whole step of `model.fit` (`python -m bench.probes "
+        "layers`; milliseconds):",
+        "",
+        *table(["layer", "kind", "output", "ms", "of the step"], rows),
+        "",
+        f"By kind of layer: {shares}.",
+    ]
+
+
 def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
     """A Markdown table."""
     lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
@@ -199,6 +246,7 @@ def figures(r: dict) -> str:
     if targets := stage_targets(r):
         lines += ["", targets]
     lines += epoch_lines(r)
+    lines += layer_lines(r)
     if any(MISSING in cell for row in [*summary, *stages] for cell in row):
         lines += [
             "",

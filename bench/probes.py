@@ -8,6 +8,8 @@ prints its figure as JSON on stdout.
     python -m bench.probes preprocess --raw data/raw --params params.yaml
     python -m bench.probes epoch --train data/prepared/train.npz --val data/prepared/val.npz \
         --params params.yaml --overrides '{"batch_norm": false}'
+    python -m bench.probes layers --train data/prepared/train.npz --params params.yaml \
+        --overrides '{"architecture": "cnn"}'
 """
 
 import argparse
@@ -96,6 +98,86 @@ def epoch_cost(train_split: Path, val_split: Path, params_file: Path, overrides:
     }
 
 
+LAYER_REPEATS = 30
+STEP_BATCHES = 96
+
+
+def layer_costs(train_split: Path, params_file: Path, overrides: dict) -> dict:
+    """Where one training step of the train stage's own set-up goes, layer by layer: each
+    layer's forward and backward pass (training mode, gradients for its input and its weights)
+    timed alone on a batch of the shapes it sees, the median of LAYER_REPEATS less the same
+    harness's time around an identity layer (call_overhead_ms), beside a whole
+    step of `model.fit` (an epoch of STEP_BATCHES batches after a warm-up, divided): what the
+    layers do not account for is the rest (loss, the optimizer's update, Keras' loop).
+    Milliseconds per batch."""
+    from stages.shared import params, splits
+    from stages.train import fit, network, startup, tensorflow_setup
+    from stages.train import settings as train_settings
+
+    cfg = with_overrides(params.load(params_file, train_settings.Train), overrides)
+    run = startup.start(cfg)
+    import tensorflow as tf
+
+    x, y = splits.read_split(train_split)
+    images = cfg.batch_size * STEP_BATCHES
+    x, y = x[:images], fit.one_hot(y[:images])
+    model = network.build_and_compile(cfg, run.strategy, len(x))
+    warm = slice(0, WARM_UP_IMAGES)
+    model.fit(x[warm], y[warm], batch_size=cfg.batch_size, epochs=1, verbose=0)
+    started = time.perf_counter()
+    model.fit(x, y, batch_size=cfg.batch_size, epochs=1, verbose=0)
+    step_ms = (time.perf_counter() - started) * 1000 / -(-len(x) // cfg.batch_size)
+
+    keras = tensorflow_setup.import_keras()
+    timed = [layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
+    feed = keras.Model(model.input, [layer.input for layer in timed])
+    inputs = feed(x[: cfg.batch_size], training=False)
+    # What timing a layer alone costs whatever the layer (a call into TensorFlow, the sum and
+    # the gradient of the harness): an identity layer's time, taken off every layer's.
+    overhead = _layer_step_ms(tf, keras.layers.Identity(), inputs[0])
+    rows = []
+    for layer, given in zip(timed, inputs, strict=True):
+        rows.append(
+            {
+                "layer": layer.name,
+                "kind": type(layer).__name__,
+                "output": list(layer.output.shape[1:]),
+                "ms": round(max(_layer_step_ms(tf, layer, given) - overhead, 0.0), 2),
+            }
+        )
+    spent = sum(row["ms"] for row in rows)
+    return {
+        "batch_size": cfg.batch_size,
+        "step_ms": round(step_ms, 2),
+        "call_overhead_ms": round(overhead, 2),
+        "layers": rows,
+        "rest_ms": round(step_ms - spent, 2),
+    }
+
+
+def _layer_step_ms(tf, layer, given) -> float:
+    """The median milliseconds of `layer`'s forward and backward pass on `given`."""
+
+    @tf.function
+    def step(inputs):
+        with tf.GradientTape() as tape:
+            tape.watch(inputs)
+            outputs = layer(inputs, training=True)
+            loss = tf.reduce_sum(tf.cast(outputs, tf.float32))
+        return tape.gradient(loss, [inputs, *layer.trainable_variables])
+
+    given = tf.convert_to_tensor(given)
+    if not given.dtype.is_floating:  # the first layer's uint8 images: no gradient to take
+        given = tf.cast(given, tf.float32)
+    step(given)
+    times = []
+    for _ in range(LAYER_REPEATS):
+        started = time.perf_counter()
+        tf.nest.map_structure(lambda t: t if t is None else t.numpy(), step(given))
+        times.append(time.perf_counter() - started)
+    return sorted(times)[len(times) // 2] * 1000
+
+
 def preprocess_seconds(raw: Path, params_file: Path) -> float:
     """Seconds of the preprocess stage's `main` on `raw`, its module already imported, writing
     into a temporary directory."""
@@ -136,9 +218,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     epoch.add_argument("--val", type=Path, required=True, help="validation split .npz")
     epoch.add_argument("--params", type=Path, required=True, help="params.yaml")
     epoch.add_argument("--overrides", type=json.loads, required=True, help="dotted train keys")
+    per_layer = probes.add_parser("layers", help="milliseconds of a training step, by layer")
+    per_layer.add_argument("--train", type=Path, required=True, help="training split .npz")
+    per_layer.add_argument("--params", type=Path, required=True, help="params.yaml")
+    per_layer.add_argument("--overrides", type=json.loads, required=True, help="dotted train keys")
     args = parser.parse_args(argv)
 
-    if args.probe == "epoch":
+    if args.probe == "layers":
+        figure = layer_costs(args.train, args.params, args.overrides)
+    elif args.probe == "epoch":
         figure = epoch_cost(args.train, args.val, args.params, args.overrides)
     elif args.probe == "throughput":
         figure = throughput(

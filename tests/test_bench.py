@@ -125,3 +125,17 @@ def test_an_epoch_is_timed_in_the_train_stages_own_set_up(tiny_run):
     assert set(figures) == {"epoch_seconds", "validation_seconds", "cores_used"}
     assert figures["epoch_seconds"] > 0 and figures["validation_seconds"] > 0
     assert figures["cores_used"] > 0
+
+
+def test_a_training_step_is_timed_layer_by_layer_beside_the_whole_step(tiny_run):
+    cnn = {"architecture": "cnn", "conv_filters": [4], "batch_size": 16, "batch_norm": True}
+    figures = probes.layer_costs(tiny_run.train, tiny_run.params, cnn)
+    kinds = [row["kind"] for row in figures["layers"]]
+    assert kinds[0] == "Rescaling" and "Conv2D" in kinds and "BatchNormalization" in kinds
+    assert "InputLayer" not in kinds and kinds[-1] == "Dense"
+    conv = figures["layers"][kinds.index("Conv2D")]
+    assert conv["output"] == [28, 28, 4] and conv["ms"] > 0
+    assert figures["batch_size"] == 16 and figures["step_ms"] > 0
+    assert figures["call_overhead_ms"] > 0
+    spent = sum(row["ms"] for row in figures["layers"])
+    assert figures["rest_ms"] == pytest.approx(figures["step_ms"] - spent, abs=0.02)

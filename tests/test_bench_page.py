@@ -72,6 +72,23 @@ COMPLETE = bench.record(
                 },
             ],
         },
+        "layer_profile": {
+            "preset": "cnn-fast",
+            "batch_size": 128,
+            "step_ms": 40.0,
+            "call_overhead_ms": 0.3,
+            "layers": [
+                {"layer": "block1_conv1", "kind": "Conv2D", "output": [28, 28, 32], "ms": 10.0},
+                {
+                    "layer": "block1_bn",
+                    "kind": "BatchNormalization",
+                    "output": [14, 14, 32],
+                    "ms": 6.0,
+                },
+                {"layer": "block2_conv1", "kind": "Conv2D", "output": [14, 14, 64], "ms": 14.0},
+            ],
+            "rest_ms": 10.0,
+        },
     }
 )
 
@@ -104,6 +121,12 @@ def test_a_complete_record_shows_every_figure():
         "One training epoch of the `cnn-fast` preset",
         "| the preset as it is | 20.0 |  | 0.7 | 1.8 |",
         "| `batch_norm: false`, `augment.horizontal_flip: false` | 15.0 | -25% | 0.6 | 1.7 |",
+        "One training step of the `cnn-fast` preset (a batch of 128)",
+        "less the 0.30 ms the timing harness takes around an identity layer",
+        "| `block1_conv1` | Conv2D | 28×28×32 | 10.00 | 25% |",
+        "| the rest | loss, the optimizer's update, Keras' loop |  | 10.00 | 25% |",
+        "| **a whole step** |  |  | **40.00** | 100% |",
+        "By kind of layer: Conv2D 60%, BatchNormalization 15%.",
     ):
         assert shown in text, shown
 

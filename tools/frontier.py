@@ -270,15 +270,21 @@ def gather(
     known: dict[str, dict], shown: dict[str, dict], recorded: dict[str, dict]
 ) -> tuple[dict[str, dict], dict[str, dict]]:
     """The `known` runs ({name: overrides}) as ({name: overrides and what its experiment in
-    `shown` measured}, {name: its `recorded` entry, for a run whose experiment cannot be read
-    and whose overrides are unchanged}); PipelineError naming the runs with neither (the
+    `shown` measured}, {name: its `recorded` entry, for a run whose overrides are unchanged and
+    whose experiment cannot be read, or is the one recorded: same commit, so its multiple stays
+    that of its own search's reference}); PipelineError naming the runs with neither (the
     reference run is never kept: a search without it has no multiples)."""
     measured, kept, missing = {}, {}, []
     for name, overrides in known.items():
+        same = recorded.get(name, {}).get("overrides") == overrides
         try:
-            measured[name] = {"overrides": overrides, **experiments.result(name, shown[name])}
+            result = experiments.result(name, shown[name])
+            if same and recorded[name].get("commit") == result["commit"]:
+                kept[name] = recorded[name]
+            else:
+                measured[name] = {"overrides": overrides, **result}
         except (KeyError, PipelineError) as error:
-            if recorded.get(name, {}).get("overrides") == overrides:
+            if same:
                 kept[name] = recorded[name]
             elif isinstance(error, KeyError):
                 missing.append(name)
