@@ -52,9 +52,12 @@ def misclassified_grid(
         f"#{i}: {class_names[predicted[i]]} {confidence[i]:.0%}\n(true: {class_names[actual[i]]})"
         for i in worst
     ]
-    fig = figures.image_grid(images[worst], titles, np.zeros(len(worst), dtype=bool))
-    fig.suptitle("Most confident mistakes on the test set" if len(worst) else "No mistakes")
-    return fig
+    return figures.image_grid(
+        images[worst],
+        titles,
+        np.zeros(len(worst), dtype=bool),
+        suptitle="Most confident mistakes on the test set" if len(worst) else "No mistakes",
+    )
 
 
 def draw_figures(
