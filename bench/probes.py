@@ -70,27 +70,42 @@ def with_overrides(cfg, overrides: dict):
     return type(cfg).model_validate(document)
 
 
-def epoch_cost(train_split: Path, val_split: Path, params_file: Path, overrides: dict) -> dict:
-    """One epoch of the train stage's own set-up (numerics, network, optimizer, schedule: the
-    train section of `params_file` with dotted `overrides`) on all of `train_split` after a
-    warm-up on WARM_UP_IMAGES of it, then one pass over `val_split`: their seconds, and the
-    cores the epoch kept busy (the process's CPU seconds over the wall seconds)."""
+def _timed_epoch(
+    train_split: Path, params_file: Path, overrides: dict, batches: int | None = None
+) -> tuple:
+    """The train stage's own set-up (numerics, network, optimizer, schedule: the train section of
+    `params_file` with dotted `overrides`) and one epoch of `fit` on the first `batches` batches
+    of `train_split` (all of it by default), after a warm-up on WARM_UP_IMAGES of it: (the
+    settings, the model, its first training images, the epoch's wall seconds and CPU seconds,
+    its batches)."""
     from stages.shared import params, splits
     from stages.train import fit, network, startup
     from stages.train import settings as train_settings
 
     cfg = with_overrides(params.load(params_file, train_settings.Train), overrides)
     run = startup.start(cfg)
-    (x, y), (vx, vy) = splits.read_split(train_split), splits.read_split(val_split)
+    x, y = splits.read_split(train_split)
+    images = None if batches is None else cfg.batch_size * batches
+    x, y = x[:images], fit.one_hot(y[:images])
     model = network.build_and_compile(cfg, run.strategy, len(x))
-    y, vy = fit.one_hot(y), fit.one_hot(vy)
     warm = slice(0, WARM_UP_IMAGES)
     model.fit(x[warm], y[warm], batch_size=cfg.batch_size, epochs=1, verbose=0)
     started, cpu = time.perf_counter(), time.process_time()
     model.fit(x, y, batch_size=cfg.batch_size, epochs=1, verbose=0)
-    epoch, cpu = time.perf_counter() - started, time.process_time() - cpu
+    wall, cpu = time.perf_counter() - started, time.process_time() - cpu
+    return cfg, model, x[: cfg.batch_size], wall, cpu, -(-len(x) // cfg.batch_size)
+
+
+def epoch_cost(train_split: Path, val_split: Path, params_file: Path, overrides: dict) -> dict:
+    """`_timed_epoch` on all of `train_split`, then one pass over `val_split`: their seconds, and
+    the cores the epoch kept busy (the process's CPU seconds over the wall seconds)."""
+    from stages.shared import splits
+    from stages.train import fit
+
+    cfg, model, _, epoch, cpu, _ = _timed_epoch(train_split, params_file, overrides)
+    vx, vy = splits.read_split(val_split)
     started = time.perf_counter()
-    model.evaluate(vx, vy, batch_size=cfg.batch_size, verbose=0)
+    model.evaluate(vx, fit.one_hot(vy), batch_size=cfg.batch_size, verbose=0)
     return {
         "epoch_seconds": round(epoch, 2),
         "validation_seconds": round(time.perf_counter() - started, 2),
@@ -106,52 +121,39 @@ def layer_costs(train_split: Path, params_file: Path, overrides: dict) -> dict:
     """Where one training step of the train stage's own set-up goes, layer by layer: each
     layer's forward and backward pass (training mode, gradients for its input and its weights)
     timed alone on a batch of the shapes it sees, the median of LAYER_REPEATS less the same
-    harness's time around an identity layer (call_overhead_ms), beside a whole
-    step of `model.fit` (an epoch of STEP_BATCHES batches after a warm-up, divided): what the
-    layers do not account for is the rest (loss, the optimizer's update, Keras' loop).
-    Milliseconds per batch."""
-    from stages.shared import params, splits
-    from stages.train import fit, network, startup, tensorflow_setup
-    from stages.train import settings as train_settings
-
-    cfg = with_overrides(params.load(params_file, train_settings.Train), overrides)
-    run = startup.start(cfg)
+    harness's time around an identity layer (call_overhead_ms), beside a whole step of
+    `model.fit` (`_timed_epoch` of STEP_BATCHES batches, divided): what the layers do not
+    account for is the rest (loss, the optimizer's update, Keras' loop). Milliseconds per
+    batch."""
     import tensorflow as tf
 
-    x, y = splits.read_split(train_split)
-    images = cfg.batch_size * STEP_BATCHES
-    x, y = x[:images], fit.one_hot(y[:images])
-    model = network.build_and_compile(cfg, run.strategy, len(x))
-    warm = slice(0, WARM_UP_IMAGES)
-    model.fit(x[warm], y[warm], batch_size=cfg.batch_size, epochs=1, verbose=0)
-    started = time.perf_counter()
-    model.fit(x, y, batch_size=cfg.batch_size, epochs=1, verbose=0)
-    step_ms = (time.perf_counter() - started) * 1000 / -(-len(x) // cfg.batch_size)
+    from stages.train import tensorflow_setup
 
+    cfg, model, batch, wall, _, batches = _timed_epoch(
+        train_split, params_file, overrides, STEP_BATCHES
+    )
+    step_ms = wall * 1000 / batches
     keras = tensorflow_setup.import_keras()
     timed = [layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
-    feed = keras.Model(model.input, [layer.input for layer in timed])
-    inputs = feed(x[: cfg.batch_size], training=False)
+    inputs = keras.Model(model.input, [layer.input for layer in timed])(batch, training=False)
     # What timing a layer alone costs whatever the layer (a call into TensorFlow, the sum and
     # the gradient of the harness): an identity layer's time, taken off every layer's.
     overhead = _layer_step_ms(tf, keras.layers.Identity(), inputs[0])
-    rows = []
-    for layer, given in zip(timed, inputs, strict=True):
-        rows.append(
-            {
-                "layer": layer.name,
-                "kind": type(layer).__name__,
-                "output": list(layer.output.shape[1:]),
-                "ms": round(max(_layer_step_ms(tf, layer, given) - overhead, 0.0), 2),
-            }
-        )
-    spent = sum(row["ms"] for row in rows)
+    rows = [
+        {
+            "layer": layer.name,
+            "kind": type(layer).__name__,
+            "output": list(layer.output.shape[1:]),
+            "ms": round(max(_layer_step_ms(tf, layer, given) - overhead, 0.0), 2),
+        }
+        for layer, given in zip(timed, inputs, strict=True)
+    ]
     return {
         "batch_size": cfg.batch_size,
         "step_ms": round(step_ms, 2),
         "call_overhead_ms": round(overhead, 2),
         "layers": rows,
-        "rest_ms": round(step_ms - spent, 2),
+        "rest_ms": round(step_ms - sum(row["ms"] for row in rows), 2),
     }
 
 

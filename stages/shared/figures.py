@@ -38,7 +38,7 @@ def image_grid(
 ) -> Figure:
     """A grid of uint8 images (n, 28, 28), each titled, the title green if `correct` else red,
     under `suptitle` if given. A fixed layout: the constrained one measured every title and tick
-    of every cell, more than half of evaluate's run (docs/performance.md)."""
+    of every cell, over a fifth of evaluate's run (docs/performance.md)."""
     rows = max(1, -(-len(images) // columns))
     top = _GRID_TOP if suptitle else _GRID_CAPTIONS
     height = top + _GRID_ROW * rows
