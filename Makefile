@@ -99,10 +99,10 @@ qemu: ## on x86-64, install Debian's qemu-user if qemu-x86_64 is missing: tests 
 repro: setup ## run the pipeline: only the stages whose code, data or params changed
 	$(BIN)/dvc repro
 
-test: setup-dev browser ## run the tests but the slow ones: units, `dvc repro` on tiny data, docs, a browser
+test: setup-dev ## run the tests but the slow ones: units, `dvc repro` on tiny data, docs
 	$(BIN)/python -m pytest -m "not slow"
 
-test-slow: setup-dev qemu ## run the slow tests: S3, DVC queue, distributed training, emulated CPUs
+test-slow: setup-dev browser qemu ## run the slow tests: S3, DVC queue, distributed training, emulated CPUs, a browser
 	$(BIN)/python -m pytest -m slow
 
 # REVS="main exp-a workspace": any revisions DVC takes, the base first; without it, BASE and the workspace.

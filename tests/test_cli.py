@@ -91,7 +91,11 @@ BURST = (signal.SIGINT, signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 
 @pytest.mark.parametrize(
     "signals",
-    [(signal.SIGINT,), (signal.SIGTERM,), BURST],
+    [
+        pytest.param((signal.SIGINT,), marks=pytest.mark.slow),
+        (signal.SIGTERM,),
+        pytest.param(BURST, marks=pytest.mark.slow),
+    ],
     ids=lambda signals: "-".join(s.name for s in signals),
 )
 def test_signals_during_training_keep_the_previous_outputs(

@@ -26,6 +26,7 @@ def test_two_processes_write_byte_identical_models_and_metrics(tmp_path, tiny_ru
         assert first[name] == second[name], name
 
 
+@pytest.mark.slow
 def test_forced_rerun_of_the_whole_pipeline_leaves_dvc_lock_unchanged(repo):
     repo.repro()
     before = (repo.root / "dvc.lock").read_bytes()

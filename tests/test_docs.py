@@ -371,6 +371,7 @@ def new_project(tmp_path) -> Repo:
 
 
 @pytest.mark.e2e
+@pytest.mark.slow
 @pytest.mark.parametrize("block", new_project_blocks(), ids=lambda block: block.where)
 def test_a_block_runs_in_a_new_project(new_project, block):
     for command in block_commands(block):

@@ -121,3 +121,37 @@ def test_keras_batch_normalisation_is_still_not_exact_without_the_workaround():
     assert own.shape == x.shape
     differ = (own != np.asarray(exact(x, mean, variance, -1, scale=scale))).sum()
     assert differ > 0, "Keras' batch normalisation is exact now: drop the workaround"
+
+
+def test_tensorflow_ones_applied_only_to_the_tensorflow_versions_they_were_written_for():
+    assert keras_fixes.applies_to_tensorflow("2.21.0")
+    assert not keras_fixes.applies_to_tensorflow("2.22.0")
+    assert not keras_fixes.applies_to_tensorflow("2.2.1")
+
+
+def test_tensorflow_still_writes_notices_at_import_below_its_log_level():
+    """tensorflow/tensorflow#100442: if this fails, TF_CPP_MIN_LOG_LEVEL reaches the start-up
+    notices: delete `start_up_notices_hidden`."""
+    env = {"TF_CPP_MIN_LOG_LEVEL": "3", "PATH": "/usr/bin:/bin"}
+    result = subprocess.run(
+        [sys.executable, "-c", "import tensorflow"], env=env, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.strip(), "TensorFlow's import is quiet now: delete the workaround"
+
+
+def test_the_hidden_notices_are_shown_when_the_import_fails(capfd):
+    with pytest.raises(ImportError), keras_fixes.start_up_notices_hidden():
+        sys.stderr.write("a notice\n")
+        sys.stderr.flush()
+        raise ImportError("no module")
+    assert "a notice" in capfd.readouterr().err
+
+
+def test_keras_patch_of_tf2onnx_still_probes_np_object():
+    """If this fails, Keras' patch no longer warns: delete `numpy_probe_quiet`."""
+    import inspect
+
+    from keras.src.export import tf2onnx_lib
+
+    assert "np.object" in inspect.getsource(tf2onnx_lib)

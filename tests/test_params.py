@@ -527,3 +527,46 @@ def test_gelu_cannot_be_exported_in_fastest_numerics(tmp_path):
         params.load(write_yaml(tmp_path / "p.yaml", document), train_settings.Train).activation
         == "gelu"
     )
+
+
+@pytest.mark.parametrize(
+    ("section", "changes", "message"),
+    [
+        (
+            "train",
+            {"optimizer": "adam", "momentum": 0.9},
+            r"train.momentum=0.9: must be 0 unless train.optimizer: sgd",
+        ),
+        (
+            "train",
+            {"optimizer": "adamw", "nesterov": True},
+            r"train.nesterov=True: must be false unless train.optimizer: sgd",
+        ),
+        (
+            "train",
+            {"optimizer": "sgd", "weight_decay": 0.0001},
+            r"train.weight_decay=0.0001: must be 0 unless train.optimizer: adamw",
+        ),
+        (
+            "preprocess",
+            {"subset": 100},
+            r"preprocess.val_size=5000: must be 1 to 999 of the 1000 images that "
+            r"preprocess.subset=100 keeps",
+        ),
+        (
+            "preprocess",
+            {"subset": 100, "val_size": 0.0001},
+            r"preprocess.val_size=0.0001: must be 1 to 999 of the 1000 images",
+        ),
+    ],
+)
+def test_a_key_that_the_rest_of_its_section_ignores_or_outgrows_is_refused(
+    tmp_path, section, changes, message
+):
+    """Cross-field rules, before any stage runs: a setting the chosen optimizer would ignore,
+    a validation set the subset cannot hold."""
+    model = {"train": train_settings.Train, "preprocess": preprocess_settings.Preprocess}[section]
+    document = committed_params()
+    document[section].update(changes)
+    with pytest.raises(ParamsError, match=message):
+        params.load(write_yaml(tmp_path / "params.yaml", document), model)

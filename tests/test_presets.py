@@ -325,6 +325,7 @@ def run_preset(repo, name: str) -> tuple[int, list[str], list[bool]]:
 
 
 @pytest.mark.e2e
+@pytest.mark.slow
 def test_a_preset_streams_its_epochs_prints_its_result_and_a_rerun_replaces_it(repo):
     """The real `dvc exp run` on tiny data, three times: a first run, a rerun (which DVC alone
     refuses: "Experiment conflicts with existing experiment"), and a failing rerun that keeps the

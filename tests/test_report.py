@@ -76,6 +76,7 @@ def report(branched) -> Path:
     return branched.root / "report"
 
 
+@pytest.mark.slow
 def test_report_compares_a_commit_an_experiment_and_the_workspace(branched, report):
     summary = (report / "summary.md").read_text()
     metrics, params = _tables(summary)
@@ -427,6 +428,7 @@ def test_a_previous_report_is_replaced_unless_it_holds_a_file_of_yours(compared)
     assert (compared.root / "report/notes.txt").read_text() == "mine"
 
 
+@pytest.mark.slow
 def test_experiment_with_a_set_param_shows_in_exp_show_and_leaves_dvc_yaml_alone(repo):
     before = hashlib.sha256((repo.root / "dvc.yaml").read_bytes()).hexdigest()
     repo.repro()
@@ -525,6 +527,7 @@ def _open_offline(page_file: Path, profile: Path, screenshot: Path) -> dict:
     return seen
 
 
+@pytest.mark.slow
 def test_report_page_draws_every_plot_of_three_revisions_offline(branched, report, tmp_path):
     plots = json.loads(branched.dvc("plots", "diff", *REVISIONS, "--json"))["data"]
     revisions = {

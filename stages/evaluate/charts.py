@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from stages.shared import fashion_mnist, figures
+from stages.shared import fashion_mnist, figures, image_grids
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -52,7 +52,7 @@ def misclassified_grid(
         f"#{i}: {class_names[predicted[i]]} {confidence[i]:.0%}\n(true: {class_names[actual[i]]})"
         for i in worst
     ]
-    return figures.image_grid(
+    return image_grids.image_grid(
         images[worst],
         titles,
         np.zeros(len(worst), dtype=bool),
@@ -73,6 +73,6 @@ def draw_figures(
     predicted = probabilities.argmax(axis=1)
     return (
         confusion_heatmap(matrix, names),
-        figures.prediction_grid(images[:count], labels[:count], predicted[:count], names),
+        image_grids.prediction_grid(images[:count], labels[:count], predicted[:count], names),
         misclassified_grid(images, labels, predicted, probabilities.max(axis=1), names, count),
     )

@@ -10,7 +10,16 @@ from pathlib import Path
 import numpy as np
 
 from stages.predict import settings, table
-from stages.shared import artifacts, cli, fashion_mnist, figures, onnx_model, params, splits
+from stages.shared import (
+    artifacts,
+    cli,
+    fashion_mnist,
+    figures,
+    image_grids,
+    onnx_model,
+    params,
+    splits,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -33,7 +42,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     probabilities = onnx_model.load(args.model).predict(images, batch_size=len(images))
     predictions = table.prediction_table(probabilities, labels)
     predicted = probabilities.argmax(axis=1)
-    grid = figures.prediction_grid(images, labels, predicted, fashion_mnist.CLASS_NAMES)
+    grid = image_grids.prediction_grid(images, labels, predicted, fashion_mnist.CLASS_NAMES)
     with artifacts.outputs() as out:
         artifacts.write_table(out.file(args.predictions), predictions, index=False)
         figures.save(grid, out.file(args.predictions_png))

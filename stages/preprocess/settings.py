@@ -2,10 +2,11 @@
 
 from typing import Annotated, Literal
 
+import pydantic
 from pydantic import Field
 
 from stages.shared import fashion_mnist
-from stages.shared.params import Allowed, Section, Unit
+from stages.shared.params import Allowed, Section, Unit, rule
 
 MAX_SEED = 2**32  # NumPy's and Keras' seeds are 32-bit
 TRAINING_IMAGES = fashion_mnist.MAX_ITEMS[fashion_mnist.TRAIN_IMAGES]  # 60,000
@@ -34,7 +35,7 @@ class Preprocess(Section):
         Annotated[int, Field(ge=2, le=PER_CLASS)] | None,
         Field(
             description="`null`: all 60,000 training images; N: N random images per class (of "
-            "6,000), for quick runs."
+            "6,000), for quick runs; `val_size` must then leave images on both sides."
         ),
         Allowed(f"null or images per class in [2, {PER_CLASS}]"),
     ]
@@ -43,3 +44,18 @@ class Preprocess(Section):
         Field(ge=0, lt=MAX_SEED, description="Seeds the subset and the stratified split."),
         Unit("a seed"),
     ]
+
+    @pydantic.model_validator(mode="after")
+    def _consistent(self) -> "Preprocess":
+        if self.subset is not None:  # the images the subset keeps, as the split counts them
+            images = self.subset * fashion_mnist.NUM_CLASSES
+            count = (
+                self.val_size if isinstance(self.val_size, int) else round(self.val_size * images)
+            )
+            rule(
+                1 <= count < images,
+                "val_size",
+                f"1 to {images - 1} of the {images} images that preprocess.subset="
+                f"{self.subset} keeps (a count, or a fraction such as 0.2)",
+            )
+        return self

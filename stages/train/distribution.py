@@ -13,7 +13,6 @@ import json
 import logging
 import os
 import re
-import signal
 import tempfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -21,7 +20,7 @@ from typing import TYPE_CHECKING
 
 from stages.shared import artifacts
 from stages.shared.errors import PipelineError
-from stages.train import settings, tensorflow_setup
+from stages.train import keras_fixes, settings, tensorflow_setup
 
 if TYPE_CHECKING:
     import tensorflow as tf
@@ -152,9 +151,7 @@ def choose_strategy(
         strategy = tf.distribute.MirroredStrategy(None if gpus else _split_cpu(cfg.cpu_replicas))
     else:
         strategy = tf.distribute.MultiWorkerMirroredStrategy()
-        # Its coordination service takes SIGTERM for its own preemption notices, so a killed
-        # `dvc repro` would train on: give SIGTERM back to the handler it had (stages/cli.py's).
-        signal.signal(signal.SIGTERM, signal.getsignal(signal.SIGTERM))
+        keras_fixes.sigterm_given_back()
         logger.info("%s, in the cluster %s", config["task"], config["cluster"])
     replicas = strategy.num_replicas_in_sync
     if cfg.batch_size < replicas:

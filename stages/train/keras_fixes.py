@@ -9,19 +9,102 @@ delete the workaround and its test.
   network learns.
 - `apply_distributed` (train.distribution: mirrored, multi_worker): two bugs that break `fit`
   under tf.distribute. Only two private helpers of Keras' TensorFlow trainer are replaced.
+- `start_up_notices_hidden`: TensorFlow's C++ notices at import, which its log level misses.
+- `numpy_probe_quiet`: the FutureWarning of Keras' own patch of tf2onnx, in every export.
+- `sigterm_given_back`: MultiWorkerMirroredStrategy takes SIGTERM from the stage.
 
-Each is called once Keras has been imported (stages/train/startup.py)."""
+The Keras ones are applied once Keras has been imported (stages/train/startup.py); the TensorFlow
+ones where TensorFlow does what they undo, each guarded by TensorFlow's version
+(TENSORFLOW_WRITTEN_FOR), read from the installed package before TensorFlow is imported."""
 
+import contextlib
+import importlib.metadata
 import logging
+import os
+import signal
+import sys
+import tempfile
+import warnings
+from collections.abc import Iterator
 
 logger = logging.getLogger(__name__)
 
 # The Keras releases whose private trainer functions these replacements were written against.
 WRITTEN_FOR = ("3.15.",)
+# The TensorFlow releases whose behaviour the TensorFlow workarounds were written against.
+TENSORFLOW_WRITTEN_FOR = ("2.21.",)
 
 
 def applies_to(version: str) -> bool:
     return version.startswith(WRITTEN_FOR)
+
+
+def applies_to_tensorflow(version: str) -> bool:
+    return version.startswith(TENSORFLOW_WRITTEN_FOR)
+
+
+def _written_for_this_tensorflow(what: str) -> bool:
+    """Whether the installed TensorFlow is one the TensorFlow workarounds were written for (read
+    from its package, so that it can be asked before TensorFlow is imported); if not, say which
+    is not applied."""
+    version = importlib.metadata.version("tensorflow")
+    if applies_to_tensorflow(version):
+        return True
+    logger.warning(
+        "TensorFlow %s: the workaround for %s in stages/train/keras_fixes.py was written for %s "
+        "and is not applied; check its upstream issue",
+        version,
+        what,
+        ", ".join(f"{v}*" for v in TENSORFLOW_WRITTEN_FOR),
+    )
+    return False
+
+
+@contextlib.contextmanager
+def start_up_notices_hidden() -> Iterator[None]:
+    """Around TensorFlow's import: send file descriptor 2 to a temporary file, and replay it only
+    if the block raises. TensorFlow writes its start-up notices (CUDA drivers, CPU instructions)
+    from C++ before its logging is set up, where TF_CPP_MIN_LOG_LEVEL does not reach
+    (tensorflow/tensorflow#100442)."""
+    if not _written_for_this_tensorflow("the start-up notices"):
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as capture:
+        os.dup2(capture.fileno(), 2)
+        try:
+            yield
+        except BaseException:
+            os.dup2(saved, 2)
+            capture.seek(0)
+            sys.stderr.write(capture.read().decode(errors="replace"))
+            raise
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
+@contextlib.contextmanager
+def numpy_probe_quiet() -> Iterator[None]:
+    """Around an ONNX export: Keras' patch of tf2onnx for NumPy 2
+    (keras/src/export/tf2onnx_lib.py) probes `np.object`, which NumPy warns about on every
+    export. No upstream issue found; the test checks that the patch still probes it."""
+    with warnings.catch_warnings():
+        if _written_for_this_keras("the np.object warning of ONNX exports"):
+            warnings.filterwarnings("ignore", "In the future `np.object`", FutureWarning)
+        yield
+
+
+def sigterm_given_back() -> None:
+    """Right after MultiWorkerMirroredStrategy is made: its coordination service takes SIGTERM
+    for its own preemption notices, so a killed `dvc repro` would train on. Give SIGTERM back to
+    the handler Python had (stages/shared/cli.py's), which Python still reports, though the
+    process no longer runs it. TensorFlow documents the takeover as a feature
+    (tf.distribute.experimental.PreemptionCheckpointHandler), so no upstream issue; the slow
+    test of a worker stopped mid-training fails without this."""
+    if _written_for_this_tensorflow("SIGTERM under MultiWorkerMirroredStrategy"):
+        signal.signal(signal.SIGTERM, signal.getsignal(signal.SIGTERM))
 
 
 def _written_for_this_keras(what: str) -> bool:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -16,6 +15,7 @@ import numpy as np
 
 from stages.shared import onnx_model
 from stages.shared.errors import PipelineError
+from stages.train import keras_fixes
 
 if TYPE_CHECKING:
     import keras
@@ -36,9 +36,7 @@ def export_onnx(model: keras.Model, path: Path) -> onnx.ModelProto:
     `path` (overwritten) and read back."""
     import onnx
 
-    with warnings.catch_warnings(), tf2onnx_warnings_only():
-        # Keras 3.15's patch of tf2onnx for NumPy 2 probes `np.object`, which NumPy warns about.
-        warnings.filterwarnings("ignore", "In the future `np.object`", FutureWarning)
+    with keras_fixes.numpy_probe_quiet(), tf2onnx_warnings_only():
         model.export(path, format="onnx", verbose=False, opset_version=OPSET)
     return onnx.load(path)
 

@@ -267,10 +267,19 @@ class Train(Section):
             ),
         ),
     ]
-    momentum: Annotated[float, Field(ge=0, lt=1, description="sgd only.")]
-    nesterov: Annotated[bool, Field(description="sgd only: Nesterov momentum.")]
+    momentum: Annotated[
+        float, Field(ge=0, lt=1, description="SGD's momentum; 0 with another optimizer.")
+    ]
+    nesterov: Annotated[
+        bool, Field(description="SGD only: Nesterov momentum; false with another optimizer.")
+    ]
     weight_decay: Annotated[
-        float, Field(ge=0, description="adamw only: decoupled weight decay; at most 3.4e38.")
+        float,
+        Field(
+            ge=0,
+            description="AdamW's decoupled weight decay, at most 3.4e38; 0 with another "
+            "optimizer.",
+        ),
     ]
     ema_momentum: Annotated[
         float,
@@ -412,6 +421,21 @@ class Train(Section):
             "ema_momentum",
             "0 with train.checkpoint or early_stopping.restore_best_weights: they put an "
             "epoch's raw weights back over the average",
+        )
+        rule(
+            self.momentum == 0 or self.optimizer == "sgd",
+            "momentum",
+            "0 unless train.optimizer: sgd (only SGD has a momentum)",
+        )
+        rule(
+            not self.nesterov or self.optimizer == "sgd",
+            "nesterov",
+            "false unless train.optimizer: sgd (Nesterov's momentum is SGD's)",
+        )
+        rule(
+            self.weight_decay == 0 or self.optimizer == "adamw",
+            "weight_decay",
+            "0 unless train.optimizer: adamw (the one optimizer here that decays weights)",
         )
         rule(
             not self.pool_first or self.architecture == "cnn",

@@ -4,13 +4,10 @@ portable), Keras imported lazily and quietly, deterministic seeding.
 The import is lazy so that `download`, `preprocess` and every `--help` start without TensorFlow,
 and so that the numerics mode, which TensorFlow reads from the environment, is set before it."""
 
-import contextlib
 import logging
 import os
 import platform
 import sys
-import tempfile
-from collections.abc import Iterator
 from types import ModuleType
 
 from stages.shared.errors import PipelineError
@@ -86,36 +83,17 @@ def _spell(environment: dict[str, str | None]) -> str:
     )
 
 
-@contextlib.contextmanager
-def _stderr_captured() -> Iterator[None]:
-    """Send file descriptor 2 to a temporary file; replay it if the block raises."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with tempfile.TemporaryFile() as capture:
-        os.dup2(capture.fileno(), 2)
-        try:
-            yield
-        except BaseException:
-            os.dup2(saved, 2)
-            capture.seek(0)
-            sys.stderr.write(capture.read().decode(errors="replace"))
-            raise
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-
-
 def import_keras() -> ModuleType:
     """Import Keras on TensorFlow without TensorFlow's start-up notices (oneDNN, CUDA, CPU flags).
 
-    TensorFlow writes them from C++ before its logging is set up, where TF_CPP_MIN_LOG_LEVEL
-    does not reach (tensorflow/tensorflow#100442), so they are captured and shown only if the
-    import fails. Later C++ log lines are hidden too (TF_CPP_MIN_LOG_LEVEL=3): TensorFlow's errors
-    that matter reach us as Python exceptions. Set TF_CPP_MIN_LOG_LEVEL=0 to see everything."""
+    TensorFlow writes them from C++ before its logging is set up, so they are captured and shown
+    only if the import fails (keras_fixes.start_up_notices_hidden). Later C++ log lines are
+    hidden too (TF_CPP_MIN_LOG_LEVEL=3): TensorFlow's errors that matter reach us as Python
+    exceptions. Set TF_CPP_MIN_LOG_LEVEL=0 to see everything."""
     if "keras" not in sys.modules:
         os.environ.setdefault("KERAS_BACKEND", "tensorflow")
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-        with _stderr_captured():
+        with keras_fixes.start_up_notices_hidden():
             import keras  # noqa: F401
         if all(os.environ.get(k) == v for k, v in NUMERICS_ENV["portable"].items()):
             keras_fixes.use_exact_operations()
