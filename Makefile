@@ -9,6 +9,10 @@ BIN := $(abspath $(VENV)/bin)
 # dvc.yaml runs `python -m stages.…`: the virtual environment's python must come first.
 export PATH := $(BIN):$(PATH)
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+# apt-get that waits up to 10 minutes for the package lock, which another apt or dpkg (the
+# unattended upgrades after a boot) may hold, instead of failing at once; it says so first.
+APT_GET := $(SUDO) apt-get -o DPkg::Lock::Timeout=600
+APT_WAIT_NOTE := echo "apt-get: if another apt or dpkg (unattended-upgrades) holds the package lock, waiting for it, up to 10 minutes"
 # Debian's package of the dataset; dataset.yaml lists its directory among the sources.
 DEBIAN_DATASET := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
 KERAS_CACHE := $(HOME)/.keras/datasets/fashion-mnist/train-images-idx3-ubyte.gz
@@ -54,7 +58,7 @@ $(VENV)/bin/python:
 		{ echo "error: $(PYTHON) is not Python 3.11; run make PYTHON=python3.11 …" >&2; exit 1; }
 	@$(PYTHON) -m venv $(VENV) 2>/dev/null || { \
 		echo "python3-venv is missing; installing it with apt-get"; \
-		$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq python3-venv && \
+		$(APT_WAIT_NOTE); $(APT_GET) update -qq && $(APT_GET) install -y -qq python3-venv && \
 		$(PYTHON) -m venv $(VENV); }
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
@@ -71,7 +75,7 @@ data-source: ## without a local copy of Fashion-MNIST, install Debian's package 
 		echo "Fashion-MNIST: local copy found"; \
 	elif command -v apt-get >/dev/null; then \
 		echo "Fashion-MNIST: no local copy; installing Debian's dataset-fashion-mnist"; \
-		$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq dataset-fashion-mnist; \
+		$(APT_WAIT_NOTE); $(APT_GET) update -qq && $(APT_GET) install -y -qq dataset-fashion-mnist; \
 	else \
 		echo "Fashion-MNIST: no local copy and no apt-get; the download stage will try HTTP"; \
 	fi
@@ -80,7 +84,7 @@ data-source: ## without a local copy of Fashion-MNIST, install Debian's package 
 browser: ## install Debian's chromium if no chromium is on the PATH (for the browser test)
 	@command -v chromium >/dev/null || { \
 		echo "chromium: not found; installing Debian's chromium package with apt-get"; \
-		$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium; }
+		$(APT_WAIT_NOTE); $(APT_GET) update -qq && $(APT_GET) install -y -qq chromium; }
 
 # QEMU's user mode, for the tests that train on emulated CPUs (tests/test_numerics.py).
 qemu: ## on x86-64, install Debian's qemu-user if qemu-x86_64 is missing: tests emulate other CPUs
@@ -90,7 +94,7 @@ qemu: ## on x86-64, install Debian's qemu-user if qemu-x86_64 is missing: tests 
 		echo "qemu: qemu-x86_64 found"; \
 	elif command -v apt-get >/dev/null; then \
 		echo "qemu: qemu-x86_64 missing; installing Debian's qemu-user"; \
-		$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq qemu-user; \
+		$(APT_WAIT_NOTE); $(APT_GET) update -qq && $(APT_GET) install -y -qq qemu-user; \
 	else \
 		echo "qemu: qemu-x86_64 missing and no apt-get; install QEMU's user mode by hand" >&2; \
 		exit 1; \

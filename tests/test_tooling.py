@@ -1,8 +1,10 @@
 """The project's own tooling: hashed, split dependency locks and the git hooks."""
 
+import os
 import re
 import subprocess
 import sys
+import time
 import tomllib
 
 import pytest
@@ -72,3 +74,56 @@ def test_the_git_hooks_are_valid_and_run_the_projects_own_tools():
         assert hook["language"] == "system" and ".venv/bin/" in hook["entry"], hook
     makefile = (REPO / "Makefile").read_text()
     assert "ruff check stages tools bench tests" in makefile  # what the hook runs, CI runs
+
+
+DPKG_LOCK = "/var/lib/dpkg/lock-frontend"
+
+
+def _makefile_apt_get() -> list[str]:
+    """The apt-get command every apt install of the Makefile runs, as make expands it."""
+    printed = subprocess.run(
+        ["make", "-s", "--eval", "print-apt-get: ; @echo $(APT_GET)", "print-apt-get"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return printed.stdout.split()
+
+
+def test_every_apt_get_of_the_makefile_waits_for_the_package_lock():
+    makefile = (REPO / "Makefile").read_text()
+    assert makefile.count("$(SUDO) apt-get") == 1  # APT_GET's definition: every call uses it
+    assert "DPkg::Lock::Timeout=" in " ".join(_makefile_apt_get())
+    assert makefile.count("$(APT_WAIT_NOTE); $(APT_GET) update") == makefile.count(
+        "$(APT_GET) update"
+    )
+
+
+@pytest.mark.skipif(
+    sys.platform != "linux" or not os.path.exists(DPKG_LOCK) or os.geteuid() != 0,
+    reason="needs Debian's dpkg lock, as root",
+)
+def test_apt_get_waits_while_another_process_holds_the_dpkg_lock():
+    """As unattended upgrades after a boot do: plain apt-get fails at once, the Makefile's waits
+    until the lock is free (an installed package, so nothing is downloaded)."""
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import fcntl, sys, time; f = open(sys.argv[1], 'w'); "
+            "fcntl.lockf(f, fcntl.LOCK_EX); print('held', flush=True); time.sleep(3)",
+            DPKG_LOCK,
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert holder.stdout.readline() == "held\n"
+    install = ["install", "-y", "-qq", "dpkg"]
+    plain = subprocess.run(["apt-get", *install], capture_output=True, text=True)
+    assert plain.returncode != 0 and "lock" in plain.stderr
+    started = time.monotonic()
+    waited = subprocess.run([*_makefile_apt_get(), *install], capture_output=True, text=True)
+    assert waited.returncode == 0, waited.stderr
+    assert holder.wait(timeout=30) == 0
+    assert time.monotonic() - started > 1
