@@ -84,6 +84,31 @@ def test_training_prints_one_line_per_epoch_and_no_tensorflow_noise(tmp_path, ti
     assert "Optimizing ONNX model" not in output and "constant folding" not in output
 
 
+def test_an_unwritable_place_for_the_training_time_stops_train_before_it_trains(
+    tmp_path, tiny_run, tiny_source
+):
+    """Only metrics/time.json's place fails (here a file where its folder must be): train stops
+    before its first epoch, in one line, and every earlier output stays, so nothing can fail
+    after the new model is in place while dvc.lock still describes the old one."""
+    params_path = write_yaml(tmp_path / "params.yaml", tiny_params(tiny_source))
+    previous = _previous_outputs(tmp_path)
+    (tmp_path / "timing").write_bytes(b"a file where the time's folder must be")
+    previous["timing"] = b"a file where the time's folder must be"
+    args = tiny_run.train_args(tmp_path, params_path)
+    args = [
+        f"--time={tmp_path / 'timing' / 'time.json'}" if a.startswith("--time=") else a
+        for a in args
+    ]
+    process = _stage("train", *args)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 2, stderr
+    *_, last = stderr.strip().splitlines()
+    assert last.startswith(f"error: cannot write {tmp_path / 'timing' / 'time.json'}: ")
+    assert last.endswith("is a file, where a directory must be; move it away, then run again")
+    assert "epoch 1/" not in stderr and "Traceback" not in stderr
+    assert _files(tmp_path) == previous
+
+
 # A burst: Ctrl-C that also ends the `sh -c` DVC runs the stage in (dash dies of SIGINT), whose
 # end sends SIGTERM through the lifeline while the stage puts its outputs back; Ctrl-C twice.
 BURST = (signal.SIGINT, signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
