@@ -1,6 +1,7 @@
 import json
 import re
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -339,6 +340,124 @@ def test_experiments_run_with_this_python_first_on_the_path(monkeypatch):
     assert env["PATH"].split(os.pathsep)[0] == os.path.dirname(sys.executable)
 
 
+def _queued(task: str, name: str, state: str, log: str | None = None, **measured) -> dict:
+    """One experiment of DVC's queue as `dvc exp show --json` lists it: queued as the commit
+    `task`; once it ran, the file holding its log; once it succeeded, its metrics."""
+    metrics = {
+        "metrics/eval.json": {
+            "data": {"test": {"accuracy": 0.9, "macro_f1": 0.9}, "val": {"accuracy": 0.91}}
+        },
+        "metrics/train/metrics.json": {"data": {"epochs_run": 2, "parameters": 10}},
+        "metrics/time.json": {
+            "data": {
+                "train_seconds": 75.0,
+                "seconds_per_epoch": 37.5,
+                "images_per_second": 100,
+                "cores_used": 1.9,
+            }
+        },
+    }
+    for path, data in measured.items():
+        metrics[f"metrics/{path}.json"]["data"].update(data)
+    data = {"params": {"params.yaml": {"data": {}}}, "metrics": metrics}
+    return {
+        "name": name,
+        "executor": {"state": state, "local": {"log": log, "task_id": task}},
+        "revs": [{"rev": f"{task}-commit", "name": name, "data": data}],
+    }
+
+
+def _shown(*experiments: dict) -> list[dict]:
+    """`dvc exp show --json`'s answer: the workspace, then a commit and its experiments."""
+    baseline = {"rev": "abc1234" + "0" * 33, "name": "main", "experiments": list(experiments)}
+    return [{"rev": "workspace", "name": None, "data": {}}, baseline]
+
+
+def test_read_queue_reads_each_queued_experiments_state_log_and_results():
+    answer = _shown(
+        _queued("t3", "waiting", "queued"),
+        _queued("t2", "broken", "failed", log="/r/.dvc/tmp/exps/run/t2/t2.out"),
+        _queued("t1", "done", "success", log="/r/.dvc/tmp/exps/run/t1/t1.out"),
+        {"executor": None, "revs": [{"rev": "e", "name": "ran-at-once", "data": {}}]},
+        {
+            "executor": {"state": "running", "name": "tempdir", "local": {"task_id": "t"}},
+            "revs": [{"rev": "t", "name": "running-at-once", "data": {}}],
+        },
+    )
+
+    found = experiments.read_queue(answer)
+
+    assert list(found) == ["t3", "t2", "t1"]  # as DVC lists them, newest first
+    assert {t: (e["name"], e["state"], e["log"]) for t, e in found.items()} == {
+        "t3": ("waiting", "queued", None),
+        "t2": ("broken", "failed", "/r/.dvc/tmp/exps/run/t2/t2.out"),
+        "t1": ("done", "success", "/r/.dvc/tmp/exps/run/t1/t1.out"),
+    }
+    assert found["t2"]["experiment"] is None
+    assert experiments.result("done", found["t1"]["experiment"])["test_accuracy"] == 0.9
+
+
+def test_run_prints_one_line_per_experiment_the_queue_ran(monkeypatch, capsys):
+    """What each experiment queued before the run became once the queue is empty, oldest
+    queued first: a success as a preset's run prints it, a failure with its log. A failure of
+    an earlier run, still in DVC's queue, is not this run's."""
+    old_failure = _queued("t0", "old", "failed", log="/r/t0.out")
+    before = _shown(
+        _queued("t3", "broken", "queued"),
+        _queued("t2", "fast", "queued"),
+        _queued("t1", "mlp-sgd-reference", "running", log="/r/t1.out"),
+        old_failure,
+    )
+    after = _shown(
+        _queued("t2", "fast", "success", log="/r/t2.out", time={"train_seconds": 4.3}),
+        _queued("t1", "mlp-sgd-reference", "success", log="/r/t1.out"),
+        _queued("t3", "broken", "failed", log="/r/.dvc/tmp/exps/run/t3/t3.out"),
+        old_failure,
+    )
+    answers = iter([experiments.read_queue(before), experiments.read_queue(after)])
+    monkeypatch.setattr(experiments, "queue_tasks", lambda: next(answers))
+    streamed = []
+    monkeypatch.setattr(experiments.commands, "stream", lambda argv, **_: streamed.append(argv))
+
+    frontier.main(["run"])
+
+    assert [argv[3:] for argv in streamed] == [["exp", "run", "--run-all", "--jobs", "1"]]
+    assert capsys.readouterr().out.splitlines() == [
+        "mlp-sgd-reference: test accuracy 0.9000, trained in 1.2 min (2 epochs, the median "
+        "37.5 s)",
+        "fast: test accuracy 0.9000, trained in 4.3 s (2 epochs, the median 37.5 s)",
+        "broken: failed; its log: /r/.dvc/tmp/exps/run/t3/t3.out",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("entry", "line"),
+    [
+        (
+            {"name": "broken", "state": "failed", "log": None, "experiment": None},
+            "broken: failed; DVC kept no log of it",
+        ),
+        (
+            {"name": "gone", "state": "queued", "log": None, "experiment": None},
+            "gone: no result (DVC's state: queued); `dvc queue status` shows the queue",
+        ),
+        (
+            {
+                "name": "old",
+                "state": "success",
+                "log": None,
+                "experiment": {"baseline": "abc1234", "metrics": {}},
+            },
+            "experiment old (from commit abc1234): its metrics hold no 'metrics/eval.json', so "
+            "it ran before the pipeline recorded it; run it again",
+        ),
+    ],
+    ids=["failed-without-log", "not-run", "unreadable-metrics"],
+)
+def test_an_experiment_without_results_gets_one_line_saying_why(entry, line):
+    assert frontier.outcome(entry) == line
+
+
 @pytest.mark.slow
 @pytest.mark.e2e
 def test_the_search_runs_through_dvc_queue_and_collects_a_frontier(repo):
@@ -358,13 +477,23 @@ def test_the_search_runs_through_dvc_queue_and_collects_a_frontier(repo):
     epochs = params.read_yaml(repo.root / "params.yaml")["train"]["epochs"]
     params_before = (repo.root / "params.yaml").read_bytes()
 
-    for command in ("queue", "run", "collect"):
-        output = repo.run(sys.executable, "-m", "tools.frontier", command)
-        if command == "run":  # every epoch of both, as the stages logged them
-            assert len(re.findall(r" epoch \d+/\d+ ", output)) == 3 + epochs, output
+    repo.run(sys.executable, "-m", "tools.frontier", "queue")
+    # Any experiment in DVC's queue runs, and may fail: this one in preprocess (seed -1).
+    repo.dvc("exp", "run", "--queue", "-n", "broken", "-S", "preprocess.seed=-1")
+    ran = repo.run(sys.executable, "-m", "tools.frontier", "run")
+    # every epoch of the candidates and the reference, as the stages logged them
+    assert len(re.findall(r" epoch \d+/\d+ ", ran)) == 3 + epochs, ran
+    repo.run(sys.executable, "-m", "tools.frontier", "collect")
 
     results = json.loads((repo.root / "metrics/frontier.json").read_text())
     assert sorted(results) == ["mlp-sgd-reference", "one-epoch", "two-epochs"]
+    # then one line per experiment: each result as a preset's run prints it, the failure's log
+    outcomes = ran.splitlines()[-4:]
+    failed = [line for line in outcomes if line.startswith("broken: failed; its log: ")]
+    expected = [experiments.summary(name, result) for name, result in results.items()]
+    assert len(failed) == 1 and sorted(outcomes) == sorted([*expected, *failed]), ran
+    log = Path(failed[0].removeprefix("broken: failed; its log: ")).read_text()
+    assert "preprocess.seed=-1" in log
     reference = results["mlp-sgd-reference"]["train_seconds"]
     shown = experiments_shown(repo)
     for name, result in results.items():
@@ -399,6 +528,8 @@ def experiments_shown(repo) -> dict[str, dict]:
     shown = {}
     for baseline in json.loads(repo.dvc("exp", "show", "--json", "--all-commits")):
         for experiment in baseline.get("experiments") or []:
+            if experiment["executor"] and experiment["executor"]["state"] == "failed":
+                continue
             for rev in experiment["revs"]:
                 metrics = rev["data"]["metrics"]
                 shown[rev["name"]] = {

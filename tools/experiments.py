@@ -21,6 +21,10 @@ TRAIN_METRICS = "metrics/train/metrics.json"
 TIME_METRICS = "metrics/time.json"
 # What an earlier experiment of the same name is renamed to while its replacement runs.
 EARLIER_SUFFIX = "-earlier"
+# The states of a queued experiment that `dvc exp run --run-all` runs.
+WAITING = ("queued", "running")
+# DVC's executors of the experiments run at once (`dvc exp run`, `--temp`), not by the queue.
+NOT_QUEUED = ("workspace", "tempdir")
 
 
 def read_overrides(path: Path) -> dict:
@@ -97,10 +101,14 @@ def queue(name: str, overrides: dict, *, force: bool = False) -> None:
     commands.dvc("exp", "run", "--queue", "-n", name, *flags, *set_arguments(overrides))
 
 
-def run_queue() -> None:
+def run_queue() -> list[dict]:
     """Run every queued experiment, one at a time (timings stay comparable), their logs
-    streamed; return when the queue is empty."""
+    streamed; when the queue is empty, what became of each, as `read_queue` gives it, oldest
+    queued first."""
+    waiting = {task: entry for task, entry in queue_tasks().items() if entry["state"] in WAITING}
     commands.stream(commands.dvc_argv("exp", "run", "--run-all", "--jobs", "1"), env=environment())
+    done = queue_tasks()
+    return [done.get(task, entry) for task, entry in reversed(waiting.items())]
 
 
 def read_show(baselines: list[dict]) -> dict[str, dict]:
@@ -114,18 +122,46 @@ def read_show(baselines: list[dict]) -> dict[str, dict]:
             for rev in experiment["revs"]:
                 if state != "success" or not rev.get("name") or not rev.get("data"):
                     continue
-                data = rev["data"]
-                found.setdefault(
-                    rev["name"],
-                    {
-                        "baseline": baseline["rev"],  # the commit it ran from: its code
-                        "params": data["params"]["params.yaml"]["data"],
-                        "metrics": {
-                            path: m["data"] for path, m in data["metrics"].items() if "data" in m
-                        },
-                    },
-                )
+                found.setdefault(rev["name"], read_rev(baseline, rev["data"]))
     return found
+
+
+def read_rev(baseline: dict, data: dict) -> dict:
+    """{"baseline", "params", "metrics": {path: data}} of one experiment's `data` in `dvc exp
+    show --json`'s answer; the metrics files DVC could not read are left out."""
+    return {
+        "baseline": baseline["rev"],  # the commit it ran from: its code
+        "params": data["params"]["params.yaml"]["data"],
+        "metrics": {path: m["data"] for path, m in data["metrics"].items() if "data" in m},
+    }
+
+
+def read_queue(baselines: list[dict]) -> dict[str, dict]:
+    """{task: {"name", "state", "log", "experiment"}} of every experiment DVC's queue holds or
+    has run, in `dvc exp show --json`'s answer (newest first), by the commit DVC queued it as:
+    its state ("queued", "running", "success", "failed"), the file DVC keeps its log in (None
+    until it starts), and, once it succeeded, the experiment as `read_show` gives it."""
+    found = {}
+    for baseline in baselines:
+        for experiment in baseline.get("experiments") or []:
+            executor = experiment.get("executor") or {}
+            local, rev = executor.get("local") or {}, experiment["revs"][0]
+            if not local.get("task_id") or executor.get("name") in NOT_QUEUED:
+                continue
+            succeeded = executor["state"] == "success" and rev.get("data")
+            found[local["task_id"]] = {
+                "name": rev.get("name") or local["task_id"][:7],
+                "state": executor["state"],
+                "log": local.get("log"),
+                "experiment": read_rev(baseline, rev["data"]) if succeeded else None,
+            }
+    return found
+
+
+def queue_tasks() -> dict[str, dict]:
+    """`read_queue` of every commit (`dvc exp show --json --all-commits`): the queue runs the
+    experiments of every commit."""
+    return read_queue(json.loads(commands.dvc("exp", "show", "--json", "--all-commits")))
 
 
 def shown() -> dict[str, dict]:

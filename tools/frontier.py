@@ -4,7 +4,8 @@ metrics/frontier.json, a plot and a table (docs/frontier.md).
 
     python -m tools.frontier queue [NAME…]  # dvc exp run --queue -n <name> -S … per candidate
                                          # (default: those not on metrics/frontier.json yet)
-    python -m tools.frontier run         # dvc exp run --run-all --jobs 1, its logs streamed
+    python -m tools.frontier run         # dvc exp run --run-all --jobs 1, its logs streamed,
+                                         # then one result line per experiment
     python -m tools.frontier collect     # metrics/frontier.json, metrics/frontier.png, a table
     python -m tools.frontier choose 15.4 # the best validation accuracy within 15.4× mlp-sgd's time
     python -m tools.frontier choose --seconds 900  # … within 900 s (runs of one day only)
@@ -320,6 +321,22 @@ def queue_search(names: Sequence[str], known: dict[str, dict]) -> None:
         experiments.queue(name, known[name])
 
 
+def outcome(entry: dict) -> str:
+    """One line on a queued experiment that `run` ran (an entry of `experiments.read_queue`): its
+    test accuracy and training time as a preset's run prints them, or that it failed and where
+    DVC keeps its log."""
+    name, state = entry["name"], entry["state"]
+    if state == "success" and entry["experiment"] is not None:
+        try:
+            return experiments.summary(name, experiments.result(name, entry["experiment"]))
+        except PipelineError as error:  # its metrics lack what `result` reads
+            return str(error)
+    if state == "failed":
+        log = f"its log: {entry['log']}" if entry["log"] else "DVC kept no log of it"
+        return f"{name}: failed; {log}"
+    return f"{name}: no result (DVC's state: {state}); `dvc queue status` shows the queue"
+
+
 def choose_recorded(budget: float, key: str) -> str:
     """`choose` on metrics/frontier.json; the runs left out for want of a multiple are named
     on stderr."""
@@ -382,7 +399,8 @@ def main(argv: Sequence[str] | None = None) -> None:
             return
         queue_search(names, known)
     elif args.command == "run":
-        experiments.run_queue()
+        for entry in experiments.run_queue():
+            print(outcome(entry), flush=True)
     elif args.command == "collect":
         results = collect()
         preset_runs = json.loads(PRESETS.read_text()) if PRESETS.is_file() else {}
