@@ -111,15 +111,38 @@ def recorded(tmp_path, monkeypatch):
         ("# every candidate deleted\n", "frontier/candidates.yaml: names no candidate; add one"),
         (
             "fast: {train.epochs: 1}\nmiddle: {train.epochs: 2}\n",
-            "metrics/frontier.json records 5 runs and frontier/candidates.yaml names 2 "
-            "(not middle-worse, slow-good, slow-worse): collecting would replace the frontier "
-            "by less",
+            "metrics/frontier.json records 5 runs, 3 of which frontier/candidates.yaml no "
+            "longer names (middle-worse, slow-good, slow-worse): collecting would drop them",
+        ),
+        (  # as many runs as recorded, one renamed
+            "fast: {}\nmiddle: {}\nmiddle-worse: {}\nslow-good: {}\nslow-best: {}\n",
+            "metrics/frontier.json records 5 runs, 1 of which frontier/candidates.yaml no "
+            "longer names (slow-worse): collecting would drop them from the frontier",
         ),
     ],
-    ids=["empty", "comments-only", "fewer"],
+    ids=["empty", "comments-only", "fewer", "renamed"],
 )
 def test_collect_refuses_to_replace_the_frontier_by_less(recorded, candidates, message):
     (recorded / frontier.CANDIDATES).write_text(candidates)
+    before = file_tree(recorded / "metrics")
+
+    with pytest.raises(PipelineError, match=re.escape(message)):
+        frontier.main(["collect"])
+
+    assert file_tree(recorded / "metrics") == before
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ('{"cnn": {"test_accuracy": 0.9', "metrics/presets.json: not valid JSON"),
+        ('{"cnn": {"test_accuracy": 0.9}}', "expected each preset's run with its test_accuracy"),
+        ("[]", "expected each preset's run with its test_accuracy and train_seconds"),
+    ],
+)
+def test_collect_refuses_an_unreadable_presets_record_before_writing(recorded, content, message):
+    (recorded / frontier.CANDIDATES).write_text("".join(f"{name}: {{}}\n" for name in RESULTS))
+    (recorded / frontier.PRESETS).write_text(content)
     before = file_tree(recorded / "metrics")
 
     with pytest.raises(PipelineError, match=re.escape(message)):

@@ -98,9 +98,35 @@ def is_number(value: object) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and not math.isnan(value)
 
 
+def read_preset_runs() -> dict[str, dict]:
+    """metrics/presets.json ({preset: what its run measured}), which the plot marks; {} without
+    one. PipelineError if it cannot be read or lacks what the plot reads."""
+    fix = f"rerun `make presets`, or `git checkout -- {PRESETS}`"
+    if not PRESETS.exists():
+        return {}
+    try:
+        runs = json.loads(PRESETS.read_text(encoding="utf-8"))
+    except OSError as error:
+        raise PipelineError(f"{PRESETS}: cannot be read ({error.strerror}); {fix}") from None
+    except ValueError as error:
+        raise PipelineError(f"{PRESETS}: not valid JSON ({error}); {fix}") from None
+    shaped = isinstance(runs, dict) and all(
+        isinstance(r, dict)
+        and all(is_number(r.get(k)) for k in ("test_accuracy", "train_seconds"))
+        for r in runs.values()
+    )
+    if not shaped:
+        raise PipelineError(
+            f"{PRESETS}: expected each preset's run with its test_accuracy and "
+            f"train_seconds; {fix}"
+        )
+    return runs
+
+
 def check_keeps_the_recorded_runs(known: dict[str, dict]) -> None:
-    """Raise PipelineError if collecting `known` candidates would record fewer runs than
-    metrics/frontier.json holds: a candidates file emptied by mistake must not erase it."""
+    """Raise PipelineError if collecting `known` candidates would drop a run that
+    metrics/frontier.json holds: a candidates file emptied, cut or with a run renamed by mistake
+    must not erase what was measured."""
     try:
         recorded = json.loads(RESULTS.read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -108,14 +134,14 @@ def check_keeps_the_recorded_runs(known: dict[str, dict]) -> None:
     if not isinstance(recorded, dict):
         return
     recorded = set(recorded) - {REFERENCE}  # `collect` adds the reference run itself
-    if len(known) < len(recorded):
-        dropped = sorted(recorded - set(known))
+    dropped = sorted(recorded - set(known))
+    if dropped:
         shown = ", ".join(dropped[:3]) + (
             f" and {len(dropped) - 3} more" if len(dropped) > 3 else ""
         )
         raise PipelineError(
-            f"{RESULTS} records {len(recorded)} runs and {CANDIDATES} names {len(known)} "
-            f"(not {shown}): collecting would replace the frontier by less; restore "
+            f"{RESULTS} records {len(recorded)} runs, {len(dropped)} of which {CANDIDATES} "
+            f"no longer names ({shown}): collecting would drop them from the frontier; restore "
             f"the candidates (`git checkout -- {CANDIDATES}`), or delete {RESULTS} to start anew"
         )
 
@@ -402,8 +428,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         for entry in experiments.run_queue():
             print(outcome(entry), flush=True)
     elif args.command == "collect":
+        preset_runs = read_preset_runs()
         results = collect()
-        preset_runs = json.loads(PRESETS.read_text()) if PRESETS.is_file() else {}
         with artifacts.outputs() as out:
             artifacts.write_json(out.file(RESULTS), results)
             figures.save(figure(results, preset_runs), out.file(PLOT))
