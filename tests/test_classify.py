@@ -1,6 +1,7 @@
 """Classifying your own images end to end: files and folders in, a table, CSV or JSON out."""
 
 import csv
+import hashlib
 import io
 import json
 import os
@@ -12,27 +13,30 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 from PIL import Image
 
 from stages.shared import fashion_mnist, onnx_model, splits
 from stages.shared.errors import DataError, PipelineError
 from tests.helpers.model_files import rewrite_onnx_metadata
-from tests.helpers.project import REPO
-from tools import classify
+from tests.helpers.photos import BACKGROUNDS, fill_square, render_photo
+from tests.helpers.project import REPO, load_pipeline
+from tools import classify, images
 
 
 @pytest.fixture(scope="module")
 def photos(tmp_path_factory, tiny_run):
-    """The first six tiny test images saved as large RGB photos on white, and the classes the
-    model gives the originals."""
+    """The first six tiny test images, as garments filling their square, saved as large RGB
+    photos on white, and the classes the model gives the originals."""
     folder = tmp_path_factory.mktemp("photos")
-    images, _ = splits.read_split(tiny_run.test)
-    for i, image in enumerate(images[:6]):
+    originals, _ = splits.read_split(tiny_run.test)
+    originals = fill_square(originals[:6])
+    for i, image in enumerate(originals):
         big = Image.fromarray(255 - image).resize((336, 336), Image.Resampling.NEAREST)
         canvas = Image.new("L", (436, 396), 255)
         canvas.paste(big, (50, 30))
         canvas.convert("RGB").save(folder / f"photo{i}.png")
-    probabilities = onnx_model.load(tiny_run.onnx).predict(images[:6], batch_size=6)
+    probabilities = onnx_model.load(tiny_run.onnx).predict(originals, batch_size=6)
     return folder, [fashion_mnist.CLASS_NAMES[k] for k in probabilities.argmax(axis=1)]
 
 
@@ -56,6 +60,54 @@ def test_photos_get_the_class_of_the_original_images(tiny_run, photos):
         names = [name for name, _ in row["top3"]]
         assert names[0] == row["predicted"] and len(set(names)) == 3
         assert row["confidence"] == pytest.approx(row["top3"][0][1], abs=1e-4)
+
+
+def _committed_model() -> Path:
+    """The shipped model (dvc.yaml's `model` artifact) of the committed run, as dvc.lock records
+    it; the test is skipped if the workspace holds another or none."""
+    path = load_pipeline()["artifacts"]["model"]["path"]
+    lock = yaml.safe_load((REPO / "dvc.lock").read_text())
+    (md5,) = [
+        out["md5"]
+        for stage in lock["stages"].values()
+        for out in stage.get("outs", [])
+        if out["path"] == path
+    ]
+    if not (REPO / path).is_file():
+        pytest.skip(f"{path} is missing: `make pull` (or `make repro`) puts it there")
+    if hashlib.md5((REPO / path).read_bytes()).hexdigest() != md5:
+        pytest.skip(f"{path} is not the committed run's model (dvc.lock)")
+    return REPO / path
+
+
+def test_photos_on_shaded_or_textured_backdrops_are_classified_as_on_white(tmp_path):
+    """The five garments of docs/examples photographed (JPEG) on white, on light grey with a soft
+    shadow and on a woven cloth, classified by the committed model. The standalone block of
+    docs/own-images.md gets 14 of the 15 right (the shirt on grey is a Pullover); so must
+    tools.classify, which got 7 when it trimmed at 5% of the backdrop's level."""
+    model = onnx_model.load(_committed_model())
+    expected = {}
+    for backdrop in BACKGROUNDS:
+        for picture in sorted((REPO / "docs/examples").iterdir()):
+            garment = images.to_fashion_mnist(images.open_image(picture))
+            photo = render_photo(garment, backdrop, seed=BACKGROUNDS.index(backdrop))
+            path = tmp_path / f"{picture.stem}-on-{backdrop}.jpg"
+            photo.save(path, quality=90)
+            # Each picture is named after its class: ankle-boot.png is an Ankle boot.
+            (expected[str(path)],) = [
+                name
+                for name in fashion_mnist.CLASS_NAMES
+                if picture.name.startswith(name.lower().replace(" ", "-"))
+            ]
+
+    rows = list(classify.classify([Path(file) for file in expected], model, batch_size=16))
+
+    wrong = [
+        f"{Path(row['file']).name}: {row['predicted']}"
+        for row in rows
+        if row["predicted"] != expected[row["file"]]
+    ]
+    assert len(rows) == 15 and len(wrong) <= 1, wrong
 
 
 def test_batches_do_not_change_the_results(tiny_run, photos):

@@ -4,7 +4,10 @@ background, trimmed to the garment, its longer side scaled to 28 pixels and cent
 This follows Zalando's conversion of its product photos (the "Get the Data" section of
 zalandoresearch/fashion-mnist's README: trim the edges close to the corner colour, resize the
 longest edge to 28, centre, negate), except that the image is negated only if its background is
-light, and the intensities are stretched so that the background is 0 and the garment peaks at 255.
+light, the garment is what stands out from the backdrop by more than Otsu's threshold on a blurred
+copy (so that a grey backdrop's shading, a shadow or a cloth's grain is not taken for it), and the
+intensities are stretched so that the backdrop is 0 and the garment peaks at 255. The standalone
+block of docs/own-images.md finds the garment the same way.
 """
 
 import os
@@ -12,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageFilter, ImageOps, UnidentifiedImageError
 
 from stages.shared import fashion_mnist
 from stages.shared.errors import PipelineError
@@ -21,8 +24,13 @@ from stages.shared.errors import PipelineError
 # 7000×7000 RGB PNG); larger images are refused before they are decoded.
 MAX_PIXELS = 50_000_000
 SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".bmp", ".tif", ".tiff", ".webp")
-# Rows and columns whose pixels are all this close to the background are trimmed (Zalando: 5%).
-_TRIM_TOLERANCE = 0.05 * 255
+# A picture none of whose pixels differs from the backdrop by more than this is blank, and the
+# garment's box is trimmed of rows and columns that do not (Zalando trims at 5%).
+_TOLERANCE = 0.05 * 255
+# The garment is found on a copy blurred by this fraction of the picture's longer side: 2 pixels
+# at 280, as in docs/own-images.md's block, so that grain and a soft shadow fall below the
+# threshold.
+_BLUR = 2 / 280
 
 
 class ImageError(PipelineError):
@@ -77,31 +85,76 @@ def grayscale(image: Image.Image) -> np.ndarray:
     return np.asarray(image.convert("L"), dtype=np.float64)
 
 
-def to_fashion_mnist(image: Image.Image) -> np.ndarray:
-    """Convert any image to what the model was trained on: uint8 (28, 28), garment light on 0."""
-    gray = grayscale(image)
+def subtract_backdrop(gray: np.ndarray) -> np.ndarray:
+    """How much darker than a light backdrop (or lighter than a dark one) each pixel is: float
+    (h, w) in [0, 255], 0 on the backdrop, whose level is the median of the border pixels."""
     border = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
     background = float(np.median(border))
-    if background > 127:  # a photo on a light background, like Zalando's: negate it
-        gray, background = 255 - gray, 255 - background
-    foreground = np.abs(gray - background) > _TRIM_TOLERANCE
-    if not foreground.any():
+    if not (np.abs(gray - background) > _TOLERANCE).any():
         raise ImageError("no garment found: the picture is one flat colour")
-    rows, cols = np.flatnonzero(foreground.any(axis=1)), np.flatnonzero(foreground.any(axis=0))
-    gray = gray[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
-    gray = np.clip(gray - background, 0, None)
-    if gray.max() > 0:
-        gray *= 255 / gray.max()
+    if background > 127:  # a photo on a light background, like Zalando's: negate it
+        return np.clip(background - gray, 0, 255)
+    return np.clip(gray - background, 0, 255)
+
+
+def otsu_threshold(levels: np.ndarray) -> int:
+    """Otsu's threshold of uint8 `levels`: the level that best splits them in two (the largest
+    variance between the levels up to it and those above it)."""
+    share = np.bincount(levels.ravel(), minlength=256) / levels.size
+    below, mass = np.cumsum(share), np.cumsum(share * np.arange(256))
+    return int(np.argmax((mass[-1] * below - mass) ** 2 / (below * (1 - below) + 1e-12)))
+
+
+def bounding_box(mask: np.ndarray) -> tuple[slice, slice]:
+    """The rows and columns that span the true pixels of `mask` (bool (h, w), at least one)."""
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    return slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1)
+
+
+def find_garment(ink: np.ndarray) -> tuple[slice, slice]:
+    """The rows and columns of the garment in `ink` (float (h, w), 0 on the backdrop): the box of
+    what stands out above Otsu's threshold on a blurred copy, so that grain and a soft shadow are
+    not taken for it, trimmed of the rows and columns that do not differ from the backdrop by more
+    than 5% (the blur widens a garment on a clean backdrop)."""
+    radius = _BLUR * max(ink.shape)
+    blurred = Image.fromarray(np.rint(ink).astype(np.uint8)).filter(
+        ImageFilter.GaussianBlur(radius)
+    )
+    smooth = np.asarray(blurred)
+    found = smooth > otsu_threshold(smooth)
+    if not found.any():  # e.g. a garment lighter than its light backdrop
+        raise ImageError("no garment found: nothing stands out from the background")
+    rows, cols = bounding_box(found)
+    distinct = ink[rows, cols] > _TOLERANCE
+    if not distinct.any():  # a faint garment: all of it within 5% of the backdrop
+        return rows, cols
+    inner_rows, inner_cols = bounding_box(distinct)
+    return (
+        slice(rows.start + inner_rows.start, rows.start + inner_rows.stop),
+        slice(cols.start + inner_cols.start, cols.start + inner_cols.stop),
+    )
+
+
+def centre_on_canvas(garment: np.ndarray) -> np.ndarray:
+    """`garment` (float (h, w)) with its longer side scaled to 28 and centred on 28×28 as in
+    Fashion-MNIST, an odd pixel of margin on the left and top: uint8 (28, 28)."""
     side = fashion_mnist.IMAGE_SHAPE[0]
-    scale = side / max(gray.shape)
-    width, height = (max(1, round(n * scale)) for n in (gray.shape[1], gray.shape[0]))
+    scale = side / max(garment.shape)
+    width, height = (max(1, round(n * scale)) for n in (garment.shape[1], garment.shape[0]))
     # Averaging when shrinking keeps every pixel's contribution; bicubic when enlarging.
     resample = Image.Resampling.BOX if scale < 1 else Image.Resampling.BICUBIC
-    small = np.asarray(Image.fromarray(gray.astype(np.float32)).resize((width, height), resample))
+    image = Image.fromarray(garment.astype(np.float32)).resize((width, height), resample)
     canvas = np.zeros(fashion_mnist.IMAGE_SHAPE, dtype=np.float64)
-    top, left = (side - height) // 2, (side - width) // 2
-    canvas[top : top + height, left : left + width] = small
+    top, left = (side - height + 1) // 2, (side - width + 1) // 2
+    canvas[top : top + height, left : left + width] = np.asarray(image)
     return np.clip(np.rint(canvas), 0, 255).astype(np.uint8)
+
+
+def to_fashion_mnist(image: Image.Image) -> np.ndarray:
+    """Convert any image to what the model was trained on: uint8 (28, 28), garment light on 0."""
+    ink = subtract_backdrop(grayscale(image))
+    garment = ink[find_garment(ink)]
+    return centre_on_canvas(garment * (255 / garment.max()))
 
 
 def find_images(paths: list[Path]) -> tuple[list[Path], list[tuple[Path, str]]]:

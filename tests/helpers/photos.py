@@ -1,6 +1,6 @@
 """Photos of garments as a camera takes them, rendered from Fashion-MNIST-style images: on white,
 on light grey lit from one side with the garment's soft shadow, and on a woven cloth; what a
-conversion to 28×28 must find the garment on."""
+conversion to 28×28 must find the garment on. And the tiny data set's images as garments."""
 
 import numpy as np
 from PIL import Image, ImageFilter
@@ -9,6 +9,14 @@ BACKGROUNDS = ("white", "grey-shadow", "textured")
 SIZE = (800, 600)  # width, height
 SCALE = 16  # each Fashion-MNIST pixel becomes 16×16
 GARMENT_GREY = 60  # the garment's darkest grey, where the image is 255
+
+
+def fill_square(image: np.ndarray) -> np.ndarray:
+    """A tiny data set's image (uint8 (28, 28): a bright band over dim noise) as a garment that
+    fills its square: levels 0–255 mapped to 100–255. Its dim noise alone would be backdrop to a
+    conversion that, like tools.images, takes the garment to be what stands out above Otsu's
+    threshold (as a soft shadow is); lifted, it is the garment's body and the band its print."""
+    return np.rint(100 + image * (155 / 255)).astype(np.uint8)
 
 
 def background(kind: str, rng: np.random.Generator) -> np.ndarray:
