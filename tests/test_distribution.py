@@ -41,8 +41,8 @@ TIMEOUT = 120  # seconds for a distributed run; a worker without its peer would 
 GRACE = 20  # seconds for the other workers to stop once one has failed
 
 
-def _tf_config(cluster: dict, kind: str = "worker", index: int = 0) -> str:
-    return json.dumps({"cluster": cluster, "task": {"type": kind, "index": index}})
+def _tf_config(cluster: dict, kind: str = "worker", index: int = 0, **keys: object) -> str:
+    return json.dumps({"cluster": cluster, "task": {"type": kind, "index": index}, **keys})
 
 
 WORKERS = {"worker": ["host1:2222", "host2:2222"]}
@@ -58,7 +58,7 @@ WORKERS = {"worker": ["host1:2222", "host2:2222"]}
         ('{"task": {"type": "worker", "index": 0}}', "TF_CONFIG has no `cluster`"),
         (_tf_config({"worker": []}), "TF_CONFIG has no `cluster`"),
         (_tf_config({**WORKERS, "ps": ["host3:2222"]}), r"cluster \['ps', 'worker'\]: expected"),
-        (_tf_config({**WORKERS, "chief": ["a:1", "b:1"]}), "at most one chief"),
+        (_tf_config({**WORKERS, "chief": ["a:1", "b:1"]}), "expected exactly one"),
         (_tf_config(WORKERS, "worker", 2), "task .* is not in the cluster; give this machine's"),
         (_tf_config(WORKERS, "chief", 0), "task .* is not in the cluster"),
         (_tf_config(WORKERS, "worker", "0"), "task .* is not in the cluster"),
@@ -83,6 +83,35 @@ MALFORMED_TF_CONFIGS = [
     (_tf_config(WORKERS, ["worker"], 0), "task .* is not in the cluster"),
     (_tf_config(WORKERS, "worker", True), "task .* is not in the cluster"),
     ("[" * 100_000, "TF_CONFIG is not valid JSON"),
+    # TensorFlow took an empty chief list and then crashed (SIGSEGV) in
+    # MultiWorkerMirroredStrategy(); it never ran with an unknown rpc_layer.
+    (
+        _tf_config({**WORKERS, "chief": []}),
+        r"cluster 'chief' is \[\], expected exactly one \"host:port\" \(or no \"chief\" key: "
+        r"worker 0 is then the chief\); set",
+    ),
+    (
+        _tf_config({"chief": ["host0:2222"], "worker": []}, "chief", 0),
+        r"cluster 'worker' is an empty list; list its \"host:port\" addresses or drop the key",
+    ),
+    (
+        _tf_config(WORKERS, rpc="grpc"),
+        r"unknown key 'rpc' \(TensorFlow reads only cluster, environment, rpc_layer, "
+        r"session_master, task\)",
+    ),
+    (_tf_config(WORKERS, rpc_layer=1), "rpc_layer 1: TensorFlow has only"),
+    (
+        _tf_config(WORKERS, rpc_layer="bogus"),
+        r"rpc_layer 'bogus': TensorFlow has only \"grpc\", its default \(drop the key\)",
+    ),
+    (
+        _tf_config({"worker": ["host1:2222", "Host1:2222"]}),
+        "'Host1:2222' is the address of both worker 0 and worker 1; give each",
+    ),
+    (
+        _tf_config({"chief": ["host1:2222"], "worker": ["host2:2222", "host1:2222"]}),
+        "'host1:2222' is the address of both chief 0 and worker 1",
+    ),
 ]
 
 
@@ -101,6 +130,13 @@ MALFORMED_TF_CONFIGS = [
         "type-list",
         "index-bool",
         "deep-json",
+        "chief-empty",
+        "worker-empty",
+        "unknown-key",
+        "rpc-layer-int",
+        "rpc-layer-unknown",
+        "duplicate-worker",
+        "duplicate-chief-worker",
     ],
 )
 def test_a_malformed_cluster_or_task_is_named_with_the_example(text, message):
@@ -111,6 +147,22 @@ def test_a_malformed_cluster_or_task_is_named_with_the_example(text, message):
         assert str(error.value).endswith(
             f'e.g. {distribution._EXAMPLE} (docs/team.md, "Distributed training")'
         )
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {"rpc_layer": "grpc"},
+        {"rpc_layer": ""},
+        {"rpc_layer": None},
+        {"environment": "cloud", "session_master": ""},
+    ],
+)
+def test_the_other_keys_tensorflow_reads_are_accepted(extra):
+    """rpc_layer "grpc", TensorFlow's only one, or empty for it; environment and session_master,
+    which multi_worker does not use."""
+    text = _tf_config(WORKERS, "worker", 1, **extra)
+    assert distribution.read_tf_config({"TF_CONFIG": text}) == json.loads(text)
 
 
 @pytest.mark.parametrize("command", ["train", "tools.worker"])

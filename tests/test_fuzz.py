@@ -115,25 +115,61 @@ _ADDRESSES = st.builds(
     st.sampled_from(["host1", "10.0.0.2", "[::1]", "node-2.example.org"]),
     st.integers(1, 65535),
 )
+# Two spellings of one address, so that clusters naming an address twice are common.
+_CLASHING_ADDRESSES = st.sampled_from(["host1:2222", "HOST1:2222"])
 
 
 @st.composite
 def _well_formed_tf_config(draw) -> dict:
-    """A cluster of 1–3 workers and perhaps a chief, and a task in it."""
-    cluster = {"worker": draw(st.lists(_ADDRESSES, min_size=1, max_size=3))}
-    if draw(st.booleans()):
-        cluster["chief"] = [draw(_ADDRESSES)]
+    """A cluster of 1–3 workers and perhaps a chief, each at its own address, a task in it, and
+    perhaps the other keys TensorFlow reads."""
+    chief = draw(st.booleans())
+    addresses = draw(
+        st.lists(_ADDRESSES, min_size=1 + chief, max_size=3 + chief, unique_by=str.lower)
+    )
+    cluster = {"chief": addresses[:1], "worker": addresses[1:]} if chief else {"worker": addresses}
     kind = draw(st.sampled_from(sorted(cluster)))
+    others = st.fixed_dictionaries(
+        {},
+        optional={
+            "rpc_layer": st.sampled_from(["grpc", "", None]),
+            "environment": _json_values(),
+            "session_master": _json_values(),
+        },
+    )
     return {
         "cluster": cluster,
         "task": {"type": kind, "index": draw(st.integers(0, 3)) % len(cluster[kind])},
+        **draw(others),
     }
 
 
+@st.composite
+def _changed_tf_config(draw) -> dict:
+    """A well-formed TF_CONFIG with one piece changed: a cluster list emptied, an address in it
+    twice, one more key (TensorFlow's or not), or the task's type or index."""
+    config = draw(_well_formed_tf_config())
+    cluster, kind = config["cluster"], draw(st.sampled_from(["worker", "chief"]))
+    change = draw(st.sampled_from(["empty", "repeat", "key", "task"]))
+    if change == "empty":
+        cluster[kind] = []
+    elif change == "repeat":
+        address = draw(st.sampled_from([a for addresses in cluster.values() for a in addresses]))
+        cluster.setdefault(kind, []).append(draw(st.sampled_from([address, address.upper()])))
+    elif change == "key":
+        key = draw(st.sampled_from(["rpc_layer", "rpc", "clusters"]) | st.text(max_size=5))
+        config[key] = draw(st.sampled_from(["grpc", "", "bogus"]) | _json_values())
+    else:
+        field = draw(st.sampled_from(["type", "index"]))
+        config["task"][field] = draw(st.sampled_from(["worker", "chief", 1]) | _json_values())
+    return config
+
+
 def _tf_config_structures():
-    """TF_CONFIG's shape with any piece replaced by something else."""
+    """TF_CONFIG's shape with any piece replaced by something else, an address perhaps twice, and
+    perhaps other keys, TensorFlow's or not."""
     junk = _json_values()
-    addresses = st.lists(_ADDRESSES | junk, min_size=1, max_size=3) | junk
+    addresses = st.lists(_ADDRESSES | _CLASHING_ADDRESSES | junk, max_size=3) | junk
     roles = st.sampled_from(["worker", "chief"]) | st.sampled_from(["ps"]) | st.text(max_size=5)
     cluster = st.dictionaries(roles, addresses, min_size=1, max_size=2) | junk
     task = (
@@ -145,28 +181,49 @@ def _tf_config_structures():
         )
         | junk
     )
-    return st.fixed_dictionaries({"cluster": cluster, "task": task}) | junk
+    known = st.fixed_dictionaries(
+        {"cluster": cluster, "task": task},
+        optional={
+            "rpc_layer": st.sampled_from(["grpc", "", "bogus", "grpc+verbs"]) | junk,
+            "environment": junk,
+            "session_master": junk,
+        },
+    )
+    unknown = st.dictionaries(
+        st.sampled_from(["rpc", "clusters"]) | st.text(max_size=5), junk, max_size=2
+    )
+    return st.tuples(known, unknown).map(lambda pair: pair[0] | pair[1]) | junk
 
 
 def _assert_usable(config: dict) -> None:
-    """What TensorFlow needs of an accepted TF_CONFIG: workers and a chief at "host:port"
-    addresses, and a task at one of them."""
-    for kind, addresses in config["cluster"].items():
-        assert kind in ("worker", "chief") and isinstance(addresses, list), config
+    """What TensorFlow needs of an accepted TF_CONFIG, by its rules (multi_worker_util
+    `_validate_cluster_spec`) and where it crashes or fails later: only keys it reads, its one
+    rpc_layer ("grpc", or empty for it); workers and at most one chief, no empty list, each task
+    at its own "host:port"; the task at one of them."""
+    keys = {"cluster", "task", "rpc_layer", "environment", "session_master"}
+    assert set(config) <= keys and config.get("rpc_layer") in (None, "", "grpc"), config
+    cluster = config["cluster"]
+    assert "chief" not in cluster or len(cluster["chief"]) == 1, config
+    seen = []
+    for kind, addresses in cluster.items():
+        assert kind in ("worker", "chief") and isinstance(addresses, list) and addresses, config
         for address in addresses:
             host, _, port = address.rpartition(":")
             assert host and port.isdigit() and 1 <= int(port) <= 65535, config
+        seen += [address.lower() for address in addresses]
+    assert len(set(seen)) == len(seen), config
     kind, index = config["task"]["type"], config["task"]["index"]
-    assert type(index) is int and 0 <= index < len(config["cluster"][kind]), config
+    assert type(index) is int and 0 <= index < len(cluster[kind]), config
 
 
-@FUZZ
-@given(
-    config=_well_formed_tf_config().map(lambda c: (c, True))
-    | _tf_config_structures().map(lambda c: (c, False)),
-    text=st.none() | st.text(max_size=200),
-)
-def test_tf_config_reader_raises_only_pipeline_error(config, text):
+def _marked_tf_configs():
+    """A well-formed TF_CONFIG, marked True, or a changed one or any structure, marked False."""
+    return _well_formed_tf_config().map(lambda c: (c, True)) | (
+        _changed_tf_config() | _tf_config_structures()
+    ).map(lambda c: (c, False))
+
+
+def _check_tf_config_reading(config: tuple[object, bool], text: str | None) -> None:
     """Any TF_CONFIG, as JSON of any structure or as any text: accepted and usable, or refused in
     one line; a well-formed one is accepted."""
     structure, well_formed = config
@@ -179,6 +236,19 @@ def test_tf_config_reader_raises_only_pipeline_error(config, text):
         return
     assert accepted == json.loads(source)
     _assert_usable(accepted)
+
+
+@FUZZ
+@given(config=_marked_tf_configs(), text=st.none() | st.text(max_size=200))
+def test_tf_config_reader_raises_only_pipeline_error(config, text):
+    _check_tf_config_reading(config, text)
+
+
+@pytest.mark.slow
+@settings(max_examples=3_000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(config=_marked_tf_configs(), text=st.none() | st.text(max_size=200))
+def test_tf_config_reader_on_many_configs_raises_only_pipeline_error(config, text):
+    _check_tf_config_reading(config, text)
 
 
 Image.init()  # registers every format Pillow has a plugin for

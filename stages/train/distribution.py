@@ -36,12 +36,19 @@ _MAX_PORT = 65535
 # A host name, an IPv4 address or a bracketed IPv6 address, then the port.
 _ADDRESS = re.compile(r"(?P<host>[A-Za-z0-9._-]+|\[[0-9A-Fa-f:.]+\]):(?P<port>[0-9]{1,5})")
 _FIX = f'set it on every machine, e.g. {_EXAMPLE} (docs/team.md, "Distributed training")'
+# The keys TensorFlow reads of TF_CONFIG (TFConfigClusterResolver, distribute_coordinator); it
+# ignores any other, so another is a typo.
+_KEYS = ("cluster", "environment", "rpc_layer", "session_master", "task")
+# TensorFlow starts its server with `rpc_layer or "grpc"`, and "grpc" is its only server here: any
+# other fails once TensorFlow has loaded ("The available server factories are: [ GRPC_SERVER ]").
+_RPC_LAYERS = (None, "", "grpc")
 
 
 def read_tf_config(environ: Mapping[str, str]) -> dict:
-    """TF_CONFIG of `environ`, checked: a cluster of workers (and at most one chief), each a
-    "host:port", and this process's task in it; raise PipelineError naming what is wrong and the
-    fix."""
+    """TF_CONFIG of `environ`, checked by every rule of TensorFlow's (multi_worker_util
+    `_validate_cluster_spec`) and stricter ones, so that our message comes first: only keys
+    TensorFlow reads, a cluster of workers (and perhaps one chief), each at its own "host:port",
+    and this process's task in it; raise PipelineError naming what is wrong and the fix."""
     text = environ.get(TF_CONFIG)
     if not text:
         raise PipelineError(
@@ -51,6 +58,8 @@ def read_tf_config(environ: Mapping[str, str]) -> dict:
         config = json.loads(text)
     except (ValueError, RecursionError) as error:  # RecursionError: nesting thousands deep
         raise PipelineError(f"{TF_CONFIG} is not valid JSON ({error}); {_FIX}") from None
+    if isinstance(config, dict):
+        _check_keys(config)
     cluster = config.get("cluster") if isinstance(config, dict) else None
     if not isinstance(cluster, dict) or not (cluster.get("worker") or cluster.get("chief")):
         raise PipelineError(f"{TF_CONFIG} has no `cluster` with a `worker` list; {_FIX}")
@@ -61,19 +70,44 @@ def read_tf_config(environ: Mapping[str, str]) -> dict:
         )
     for kind, addresses in cluster.items():
         _check_addresses(kind, addresses)
-    if len(cluster.get("chief", [])) > 1:
-        raise PipelineError(f"{TF_CONFIG}: cluster {cluster}: at most one chief; {_FIX}")
+    _check_distinct(cluster)
     _check_task(config.get("task"), cluster)
     return config
 
 
+def _check_keys(config: dict) -> None:
+    """PipelineError unless `config` holds only keys TensorFlow reads, and an rpc_layer it has."""
+    unknown = ", ".join(repr(key) for key in sorted(set(config) - set(_KEYS)))
+    if unknown:
+        raise PipelineError(
+            f"{TF_CONFIG}: unknown key {unknown} (TensorFlow reads only "
+            f"{', '.join(_KEYS)}); {_FIX}"
+        )
+    if config.get("rpc_layer") not in _RPC_LAYERS:
+        raise PipelineError(
+            f'{TF_CONFIG}: rpc_layer {config["rpc_layer"]!r}: TensorFlow has only "grpc", its '
+            f"default (drop the key); {_FIX}"
+        )
+
+
 def _check_addresses(kind: str, addresses: object) -> None:
     """PipelineError unless `addresses` (the cluster's `kind` entry) is a list of "host:port"
-    strings, each port in [1, 65535]."""
+    strings, each port in [1, 65535]: one for the chief, at least one for the workers (TensorFlow
+    crashes on an empty list)."""
     if not isinstance(addresses, list):
         raise PipelineError(
             f"{TF_CONFIG}: cluster {kind!r} is {addresses!r}, expected a list of "
             f'"host:port" strings; {_FIX}'
+        )
+    if kind == "chief" and len(addresses) != 1:
+        raise PipelineError(
+            f"{TF_CONFIG}: cluster 'chief' is {addresses!r}, expected exactly one "
+            f'"host:port" (or no "chief" key: worker 0 is then the chief); {_FIX}'
+        )
+    if not addresses:
+        raise PipelineError(
+            f'{TF_CONFIG}: cluster {kind!r} is an empty list; list its "host:port" '
+            f"addresses or drop the key; {_FIX}"
         )
     for address in addresses:
         found = _ADDRESS.fullmatch(address) if isinstance(address, str) else None
@@ -82,6 +116,19 @@ def _check_addresses(kind: str, addresses: object) -> None:
                 f'{TF_CONFIG}: {address!r} in cluster {kind!r} is not a "host:port" (a host '
                 f"name or address, then a port in [1, {_MAX_PORT}]); {_FIX}"
             )
+
+
+def _check_distinct(cluster: dict) -> None:
+    """PipelineError if two tasks of `cluster` have the same address (ignoring case)."""
+    seen: dict[str, str] = {}
+    for kind in sorted(cluster):
+        for index, address in enumerate(cluster[kind]):
+            task = seen.setdefault(address.lower(), f"{kind} {index}")
+            if task != f"{kind} {index}":
+                raise PipelineError(
+                    f"{TF_CONFIG}: {address!r} is the address of both {task} and {kind} "
+                    f'{index}; give each task its own "host:port"; {_FIX}'
+                )
 
 
 def _check_task(task: object, cluster: dict) -> None:
