@@ -149,13 +149,10 @@ worker: setup ## this machine's share of multi-worker training (TF_CONFIG set; d
 # repro first: the throughput step of bench.py trains on this checkout's data/prepared/train.npz.
 bench: repro ## measure what users wait for (long; not in the tests): metrics/bench.json, its doc
 	$(BIN)/python -m bench.bench
-	$(BIN)/python -m bench.page
+	$(BIN)/python -m tools.generated
 
 generate: setup ## rewrite what is generated: the schemas, docs/params.md, the rerun table, record tables, bench figures
-	$(BIN)/python -m tools.params_reference
-	$(BIN)/python -m tools.rerun_table
-	$(BIN)/python -m tools.record_pages
-	$(BIN)/python -m bench.page
+	$(BIN)/python -m tools.generated
 
 lint: setup-dev ## check formatting and lint with ruff (CI runs it; so does the git hook)
 	$(BIN)/ruff format --check stages tools bench tests

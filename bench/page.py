@@ -1,17 +1,12 @@
 """Generate the figures of docs/performance.md from metrics/bench.json (the record `make bench`
-writes), between its `<!-- bench-figures -->` markers; tests/test_bench_page.py fails when they
-differ from the file. The prose around them names no figure.
+writes), between its `<!-- bench-figures -->` markers (`python -m tools.generated` writes them;
+tests/test_generated.py fails when they differ from the file). The prose around them names no
+figure."""
 
-    python -m bench.page          # rewrite the figures
-    python -m bench.page --check  # exit 1 if they differ from metrics/bench.json
-"""
-
-import argparse
 import json
 from collections.abc import Sequence
 from pathlib import Path
 
-from stages.shared import artifacts, cli
 from tools.project_copy import REPO
 
 PAGE = REPO / "docs" / "performance.md"
@@ -263,26 +258,8 @@ def with_figures(page: str, results: dict) -> str:
     return f"{before}{START}\n{figures(results)}\n{END}{after}"
 
 
-def current() -> tuple[str, str]:
-    """docs/performance.md as it is, and as metrics/bench.json says it should be."""
+def generated() -> dict[Path, str]:
+    """docs/performance.md as metrics/bench.json says it should be (`python -m tools.generated`
+    writes it)."""
     page = PAGE.read_text(encoding="utf-8")
-    return page, with_figures(page, json.loads(RESULTS.read_text()))
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--check", action="store_true", help="only check: exit 1 if stale")
-    args = parser.parse_args(argv)
-    page, wanted = current()
-    if args.check:
-        if page != wanted:
-            print(f"{PAGE.relative_to(REPO)}: its figures are stale; run make generate")
-        return int(page != wanted)
-    with artifacts.atomic_path(PAGE) as tmp:
-        artifacts.write_text(Path(tmp), wanted)
-    print(f"wrote the figures of {PAGE.relative_to(REPO)} from {RESULTS.relative_to(REPO)}")
-    return 0
-
-
-if __name__ == "__main__":
-    cli.run(main)
+    return {PAGE: with_figures(page, json.loads(RESULTS.read_text()))}

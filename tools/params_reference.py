@@ -1,15 +1,10 @@
 """Generate, from the stages' settings models, what documents params.yaml and dataset.yaml:
 `params.schema.json` and `dataset.schema.json` (JSON Schemas that editors use to validate and
 complete each file as it is typed) and `docs/params.md` (the reference of every key, with its
-committed value). tests/test_params_reference.py fails when any is stale.
+committed value). `python -m tools.generated` writes them; tests/test_generated.py fails when
+any is stale."""
 
-    python -m tools.params_reference          # rewrite them
-    python -m tools.params_reference --check  # exit 1 if any differs from what it would write
-"""
-
-import argparse
 import json
-from collections.abc import Sequence
 from pathlib import Path
 from typing import get_args, get_origin
 
@@ -19,7 +14,7 @@ from stages.download.settings import Dataset, Download
 from stages.evaluate.settings import Evaluate
 from stages.predict.settings import Predict
 from stages.preprocess.settings import Preprocess
-from stages.shared import artifacts, cli, params
+from stages.shared import params
 from stages.train.settings import Train
 from tools.project_copy import REPO
 
@@ -39,7 +34,9 @@ DATASET_DOC = (
     "reruns download and `dvc exp show` lists no column per source and checksum; editors check "
     "it with `dataset.schema.json`, which its first line names."
 )
-GENERATED_BY = "Generated from stages/<stage>/settings.py by `python -m tools.params_reference`."
+GENERATED_BY = (
+    "Generated from stages/<stage>/settings.py by tools/params_reference.py (`make generate`)."
+)
 
 
 def schema(
@@ -125,8 +122,8 @@ def reference() -> str:
     lines = [
         "# params.yaml, key by key",
         "",
-        "<!-- Generated from stages/<stage>/settings.py by `python -m tools.params_reference`;",
-        "     a test fails when it is stale: edit the models, not this page. -->",
+        "<!-- Generated from stages/<stage>/settings.py by tools/params_reference.py",
+        "     (`make generate`); a test fails when it is stale: edit the models, not here. -->",
         "",
         "Every key is required, and no other key is accepted: a stage refuses a missing, unknown,",
         "mistyped or out-of-range value in one line naming `section.key`, the value and what it",
@@ -157,27 +154,3 @@ def generated() -> dict[Path, str]:
 
 def _json(document: dict) -> str:
     return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--check", action="store_true", help="only check: exit 1 if stale")
-    args = parser.parse_args(argv)
-    stale = [path for path, text in generated().items() if _read(path) != text]
-    if args.check:
-        for path in stale:
-            print(f"{path.relative_to(REPO)} is stale: run python -m tools.params_reference")
-        return 1 if stale else 0
-    with artifacts.outputs() as out:
-        for path, text in generated().items():
-            artifacts.write_text(out.file(path), text)
-    print(f"wrote {', '.join(str(p.relative_to(REPO)) for p in generated())}")
-    return 0
-
-
-def _read(path: Path) -> str | None:
-    return path.read_text(encoding="utf-8") if path.is_file() else None
-
-
-if __name__ == "__main__":
-    cli.run(main)

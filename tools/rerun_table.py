@@ -1,18 +1,12 @@
 """Generate docs/layout.md's table "you change this file → these stages rerun" from the deps in
-dvc.yaml, between its `<!-- rerun-table -->` markers; tests/test_rerun_table.py fails when it is
-stale, and checks each stage's row against a real `dvc status`.
+dvc.yaml, between its `<!-- rerun-table -->` markers (`python -m tools.generated` writes it;
+tests/test_generated.py fails when it is stale); tests/test_pipeline.py checks its rows against a
+real `dvc status`."""
 
-    python -m tools.rerun_table          # rewrite the table
-    python -m tools.rerun_table --check  # exit 1 if it is stale
-"""
-
-import argparse
-from collections.abc import Sequence
 from pathlib import Path
 
 import yaml
 
-from stages.shared import artifacts, cli
 from tools.project_copy import REPO
 
 LAYOUT = REPO / "docs" / "layout.md"
@@ -73,27 +67,7 @@ def with_table(page: str, pipeline: dict) -> str:
     return f"{before}{START}\n{table(pipeline)}\n{END}{after}"
 
 
-def current() -> tuple[str, str]:
-    """docs/layout.md as it is, and as it should be."""
+def generated() -> dict[Path, str]:
+    """docs/layout.md as dvc.yaml says it should be (`python -m tools.generated` writes it)."""
     pipeline = yaml.safe_load((REPO / "dvc.yaml").read_text())
-    page = LAYOUT.read_text(encoding="utf-8")
-    return page, with_table(page, pipeline)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--check", action="store_true", help="only check: exit 1 if stale")
-    args = parser.parse_args(argv)
-    page, wanted = current()
-    if args.check:
-        if page != wanted:
-            print(f"{LAYOUT.relative_to(REPO)}: the rerun table is stale; run make generate")
-        return int(page != wanted)
-    with artifacts.atomic_path(LAYOUT) as tmp:
-        artifacts.write_text(Path(tmp), wanted)
-    print(f"wrote the rerun table of {LAYOUT.relative_to(REPO)}")
-    return 0
-
-
-if __name__ == "__main__":
-    cli.run(main)
+    return {LAYOUT: with_table(LAYOUT.read_text(encoding="utf-8"), pipeline)}
