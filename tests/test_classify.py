@@ -187,6 +187,55 @@ def test_a_file_pillow_fails_on_in_its_own_way_is_one_row_among_the_others(
     assert "classified 2 of 3 inputs; 1 failed" in result.stderr
 
 
+def test_a_lab_tiff_is_classified_among_the_others(tmp_path, tiny_run, photos):
+    """A CIELab TIFF, which Pillow converts to RGB only (through its colour profiles): it ended
+    the run with `ValueError: conversion from LAB to RGB not supported` and no rows at all."""
+    folder, expected = photos
+    with Image.open(folder / "photo0.png") as photo:
+        photo.convert("LAB").save(tmp_path / "lab.tif")
+
+    result = _run(
+        folder / "photo1.png",
+        tmp_path / "lab.tif",
+        folder / "photo2.png",
+        "--model",
+        tiny_run.onnx,
+        "--format",
+        "json",
+    )
+
+    assert result.returncode == 0, result.stderr
+    rows = json.loads(result.stdout)
+    assert [Path(row["file"]).name for row in rows] == ["photo1.png", "lab.tif", "photo2.png"]
+    assert [row["predicted"] for row in rows] == [expected[1], expected[0], expected[2]]
+
+
+def test_an_error_while_converting_one_image_is_its_row_among_the_others(
+    tmp_path, tiny_run, photos, monkeypatch
+):
+    folder, expected = photos
+    with Image.open(folder / "photo0.png") as photo:
+        photo.convert("LAB").save(tmp_path / "lab.tif")
+    real = images.grayscale
+
+    def grayscale_without_lab(image: Image.Image) -> np.ndarray:
+        if image.mode == "LAB":  # what Pillow raised when it was asked for Lab's luminance
+            raise ValueError("conversion from LAB to RGB not supported")
+        return real(image)
+
+    monkeypatch.setattr(images, "grayscale", grayscale_without_lab)
+    files = [folder / "photo1.png", tmp_path / "lab.tif", folder / "photo2.png"]
+
+    rows = list(classify.classify(files, onnx_model.load(tiny_run.onnx), batch_size=4))
+
+    assert rows[1] == {
+        "file": str(tmp_path / "lab.tif"),
+        "error": "cannot convert this LAB image (ValueError: conversion from LAB to RGB not "
+        "supported)",
+    }
+    assert [rows[0]["predicted"], rows[2]["predicted"]] == expected[1:3]
+
+
 @pytest.mark.parametrize("target", ["folder", "model", "image"])
 def test_output_over_a_folder_the_model_or_an_image_is_refused_first(
     tmp_path, tiny_run, photos, target
@@ -206,6 +255,114 @@ def test_output_over_a_folder_the_model_or_an_image_is_refused_first(
     assert result.stderr.count("\n") == 1  # no image was classified
     assert {path: path.read_bytes() for path in (model, image)} == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model.onnx", "photo0.png"]
+
+
+def _model_with_external_data(source: Path, target: Path) -> Path:
+    """A copy of an ONNX model whose weights are stored in `weights.bin` beside it (ONNX's
+    external data, which ONNX Runtime reads from the model's folder)."""
+    import onnx
+
+    onnx.save_model(
+        onnx.load(source),
+        target,
+        save_as_external_data=True,
+        all_tensors_to_one_file=True,
+        location="weights.bin",
+    )
+    return target
+
+
+def _entries(folder: Path) -> dict[str, object]:
+    """What each entry of `folder` is: where a link points, a file's bytes, or "fifo"."""
+    entries = {}
+    for path in folder.iterdir():
+        if path.is_symlink():
+            entries[path.name] = path.readlink()
+        else:
+            entries[path.name] = path.read_bytes() if path.is_file() else "fifo"
+    return entries
+
+
+_NAME_A_FILE = "name a regular file, or leave out --output to write to standard output"
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        (
+            "link.csv",
+            "is a symbolic link (to results.csv), which writing would replace with a file; "
+            + _NAME_A_FILE,
+        ),
+        (
+            "dangling.csv",
+            "is a symbolic link (to gone.csv), which writing would replace with a file; "
+            + _NAME_A_FILE,
+        ),
+        (
+            "loop.csv",
+            "is a symbolic link (to loop.csv), which writing would replace with a file; "
+            + _NAME_A_FILE,
+        ),
+        ("fifo.csv", "is not a regular file (a device, FIFO or socket); " + _NAME_A_FILE),
+        (
+            "weights.bin",
+            "is the model's external data (weights.bin, which {model} loads its weights from); "
+            "name another file for the results",
+        ),
+        (
+            "model.keras",
+            "is named like a model (.keras), as the train stage names model.keras beside "
+            "model.onnx; name a file for the results, e.g. results.csv",
+        ),
+    ],
+)
+def test_output_over_a_link_a_fifo_the_models_weights_or_the_keras_model_is_refused_first(
+    tmp_path, tiny_run, photos, name, message
+):
+    folder, _ = photos
+    model = _model_with_external_data(tiny_run.onnx, tmp_path / "model.onnx")
+    (tmp_path / "model.keras").write_bytes(tiny_run.model.read_bytes())
+    (tmp_path / "results.csv").write_text("the last run's results\n")
+    (tmp_path / "link.csv").symlink_to("results.csv")
+    (tmp_path / "dangling.csv").symlink_to("gone.csv")
+    (tmp_path / "loop.csv").symlink_to("loop.csv")
+    (tmp_path / "loop.png").symlink_to("loop.png")  # an input too: Path.resolve raises on it
+    os.mkfifo(tmp_path / "fifo.csv")  # opening it to write would block
+    before = _entries(tmp_path)
+
+    result = _run(
+        folder, tmp_path, "--model", model, "--format", "csv", "--output", tmp_path / name
+    )
+
+    assert result.returncode == 2
+    assert result.stderr == f"error: --output {tmp_path / name}: {message.format(model=model)}\n"
+    assert _entries(tmp_path) == before
+
+
+@pytest.mark.parametrize("output", ["/dev/stdout", "/dev/null"])
+def test_output_to_standard_output_or_a_device_by_name_is_refused(tiny_run, output):
+    with pytest.raises(PipelineError, match=f"^--output {output}: is .*; {_NAME_A_FILE}$"):
+        classify.check_output(Path(output), tiny_run.onnx, [])
+
+
+def test_a_model_in_onnx_runtimes_own_format_writes_its_results(tmp_path, tiny_run, photos):
+    """An .ort file, which ONNX Runtime loads and `onnx` cannot parse, has no external data."""
+    import onnxruntime
+
+    folder, expected = photos
+    options = onnx_model.session_options()
+    options.optimized_model_filepath = str(tmp_path / "model.ort")
+    options.add_session_config_entry("session.save_model_format", "ORT")
+    onnxruntime.InferenceSession(str(tiny_run.onnx), options, providers=["CPUExecutionProvider"])
+
+    output = tmp_path / "o.csv"
+    code = classify.main(
+        [str(folder), "--model", str(tmp_path / "model.ort"), "--format=csv", f"--output={output}"]
+    )
+
+    assert code == 0
+    assert pd.read_csv(output)["predicted"].tolist() == expected
 
 
 def test_table_and_csv_outputs(tmp_path, tiny_run, photos):

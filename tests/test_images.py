@@ -2,6 +2,7 @@
 
 import io
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -111,29 +112,74 @@ def test_a_photo_on_any_plain_backdrop_is_trimmed_to_its_garment(tmp_path, backd
         assert likeness > 0.8, f"{picture.name} on {backdrop}: correlation {likeness:.2f}"
 
 
-@pytest.mark.parametrize("kind", ["16-bit", "palette", "rgba", "gray-alpha", "jpeg", "cmyk"])
+def _photo_in_mode(photo: Image.Image, kind: str, folder: Path) -> Image.Image:
+    """`photo` (RGB) as an image of another kind, read back from the file it is saved in, or in
+    memory for the modes no format Pillow writes holds (HSV, premultiplied alpha)."""
+    gray = photo.convert("L")
+    rgba = np.asarray(photo.convert("RGBA")).copy()
+    rgba[..., 3] = np.where(rgba[..., 0] == 255, 0, 255)  # the white background transparent
+    saved = {
+        "16-bit": (Image.fromarray(np.asarray(gray).astype(np.uint16) * 257), "png"),
+        "16-bit-big-endian": (Image.fromarray(np.asarray(gray).astype(">u2") * 257), "tif"),
+        # 32-bit integers in no particular range: stretched onto [0, 255]
+        "32-bit": (Image.fromarray(np.asarray(gray).astype(np.int32) * 1000 - 7), "tif"),
+        "float": (Image.fromarray(np.asarray(gray).astype(np.float32) / 255), "tif"),
+        "palette": (photo.convert("P", palette=Image.Palette.ADAPTIVE, colors=256), "png"),
+        "rgba": (Image.fromarray(rgba), "png"),
+        "gray-alpha": (gray.convert("LA"), "png"),
+        "jpeg": (photo, "jpg"),
+        "cmyk": (photo.convert("CMYK"), "jpg"),
+        "ycbcr": (photo.convert("YCbCr"), "tif"),
+        "lab": (photo.convert("LAB"), "tif"),  # CIELab: Pillow converts it to RGB only
+    }
+    in_memory = {
+        "hsv": photo.convert("HSV"),
+        "premultiplied-alpha": Image.fromarray(rgba).convert("RGBa"),
+        "gray-premultiplied-alpha": Image.fromarray(rgba).convert("LA").convert("La"),
+    }
+    if kind in in_memory:
+        return in_memory[kind]
+    image, suffix = saved[kind]
+    path = folder / f"image.{suffix}"
+    image.save(path, **({"quality": 95} if suffix == "jpg" else {}))
+    opened = images.open_image(path)
+    assert opened.mode == image.mode, (opened.mode, image.mode)  # the file holds that mode
+    return opened
+
+
+@pytest.mark.parametrize(
+    "kind",
+    [
+        "16-bit",
+        "16-bit-big-endian",
+        "32-bit",
+        "float",
+        "palette",
+        "rgba",
+        "gray-alpha",
+        "premultiplied-alpha",
+        "gray-premultiplied-alpha",
+        "jpeg",
+        "cmyk",
+        "ycbcr",
+        "lab",
+        "hsv",
+    ],
+)
 def test_every_image_mode_converts_like_plain_grayscale(tmp_path, originals, kind):
     photo = _as_photo(originals[4])
     expected = images.to_fashion_mnist(photo)
-    gray = photo.convert("L")
-    path = tmp_path / f"image.{'jpg' if kind in ('jpeg', 'cmyk') else 'png'}"
-    if kind == "16-bit":
-        Image.fromarray(np.asarray(gray).astype(np.uint16) * 257).save(path)
-    elif kind == "palette":
-        photo.convert("P", palette=Image.Palette.ADAPTIVE, colors=256).save(path)
-    elif kind == "rgba":  # the white background made transparent
-        rgba = np.asarray(photo.convert("RGBA")).copy()
-        rgba[..., 3] = np.where(rgba[..., 0] == 255, 0, 255)
-        Image.fromarray(rgba).save(path)
-    elif kind == "gray-alpha":
-        gray.convert("LA").save(path)
-    elif kind == "jpeg":
-        photo.save(path, quality=95)
-    else:
-        photo.convert("CMYK").save(path, quality=95)
-    converted = images.to_fashion_mnist(images.open_image(path))
-    tolerance = 3 if kind in ("16-bit", "palette", "rgba", "gray-alpha") else 40
+    converted = images.to_fashion_mnist(_photo_in_mode(photo, kind, tmp_path))
+    tolerance = 40 if kind in ("jpeg", "cmyk") else 3
     assert np.abs(converted.astype(int) - expected).max() <= tolerance, kind
+
+
+def test_a_float_image_with_pixels_that_are_not_numbers_is_refused():
+    pixels = np.ones((40, 40), np.float32)
+    pixels[10:30, 10:30] = 0.2
+    pixels[20, 20] = np.nan
+    with pytest.raises(ImageError, match="some pixels of this F image are not numbers"):
+        images.to_fashion_mnist(Image.fromarray(pixels))
 
 
 def _png_bytes(size=(64, 64), noise: bool = False) -> bytes:

@@ -15,10 +15,12 @@ import csv
 import io
 import json
 import logging
+import os
 import sys
 import zipfile
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -28,10 +30,15 @@ from stages.shared import artifacts, cli, fashion_mnist, onnx_model
 from stages.shared.errors import DataError, PipelineError
 from tools import images
 
+if TYPE_CHECKING:
+    from google.protobuf.message import Message  # onnx's protobuf classes
+
 logger = logging.getLogger(__name__)
 
 EXIT_SOME_FAILED = 1
 KERAS_SUFFIXES = (".keras", ".h5")
+MODEL_SUFFIXES = (".onnx", *KERAS_SUFFIXES)
+_NAME_A_FILE = "name a regular file, or leave out --output to write to standard output"
 COLUMNS = ["file", "predicted", "confidence", "top3", "error"]
 # A CSV cell starting with one of these is a formula to a spreadsheet (OWASP, "CSV Injection").
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -79,20 +86,67 @@ def classify_with_progress(
     return rows
 
 
+def external_locations(message: "Message") -> Iterator[str]:
+    """The `location` of every tensor in an ONNX protobuf `message` (a model, and the graphs,
+    nodes and attributes in it) whose data is stored outside the model file."""
+    tensor = message.DESCRIPTOR.full_name == "onnx.TensorProto"
+    if tensor and message.data_location == message.EXTERNAL:
+        yield from (entry.value for entry in message.external_data if entry.key == "location")
+    for field, value in message.ListFields():
+        if field.message_type is not None:
+            for item in value if field.is_repeated else [value]:
+                yield from external_locations(item)
+
+
+def external_data_files(model: Path) -> list[Path]:
+    """The files besides `model` that ONNX Runtime reads its weights from (external data, named
+    relative to the model's folder): none for the train stage's model."""
+    import onnx  # here: `import onnx` takes 0.1–0.2 s, which only `--output` pays
+    from google.protobuf.message import DecodeError
+
+    try:  # from bytes: onnx.load would guess a text format from some suffixes
+        proto = onnx.load_model_from_string(model.read_bytes())
+    except DecodeError:  # ONNX Runtime's own format (.ort), which it loads too: no external data
+        return []
+    return sorted({model.parent / location for location in external_locations(proto)})
+
+
 def check_output(output: Path, model: Path, files: Iterable[Path]) -> None:
-    """Raise PipelineError if writing `output` would replace a folder, the model or one of the
-    images to classify."""
+    """Raise PipelineError, naming the fix, if writing `output` would replace the model, a file
+    it loads, an image to classify, a symbolic link, a folder, a device, a FIFO or a socket, or
+    would name the results like a model (`model.keras` beside `model.onnx`)."""
+    # os.path.realpath, not Path.resolve, which raises on a symbolic link that points to itself
+    target = os.path.realpath(output)
+    if target == os.path.realpath(model):
+        raise PipelineError(f"--output {output}: is the model; name another file for the results")
+    weights = [path for path in external_data_files(model) if os.path.realpath(path) == target]
+    if weights:
+        raise PipelineError(
+            f"--output {output}: is the model's external data ({weights[0].name}, which "
+            f"{model} loads its weights from); name another file for the results"
+        )
+    if any(os.path.realpath(path) == target for path in files):
+        raise PipelineError(
+            f"--output {output}: is one of the images to classify; name another file for the "
+            "results"
+        )
+    if output.is_symlink():
+        raise PipelineError(
+            f"--output {output}: is a symbolic link (to {os.readlink(output)}), which writing "
+            f"would replace with a file; {_NAME_A_FILE}"
+        )
     if output.is_dir():
         raise PipelineError(
             f"--output {output}: is a folder; name a file, e.g. {output / 'results.csv'}"
         )
-    target = output.resolve()
-    if target == model.resolve():
-        raise PipelineError(f"--output {output}: is the model; name another file for the results")
-    if any(path.resolve() == target for path in files):
+    if output.exists() and not output.is_file():
         raise PipelineError(
-            f"--output {output}: is one of the images to classify; name another file for the "
-            "results"
+            f"--output {output}: is not a regular file (a device, FIFO or socket); {_NAME_A_FILE}"
+        )
+    if output.suffix.lower() in MODEL_SUFFIXES:
+        raise PipelineError(
+            f"--output {output}: is named like a model ({output.suffix}), as the train stage "
+            "names model.keras beside model.onnx; name a file for the results, e.g. results.csv"
         )
 
 
@@ -172,9 +226,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     check_model(args.model)
     files, problems = images.find_images(args.paths)  # names only: no image is read yet
-    if args.output:
-        check_output(args.output, args.model, files)
     model = onnx_model.load(args.model)
+    if args.output:  # after the model: a file it loads besides itself must not be replaced
+        check_output(args.output, args.model, files)
     with contextlib.ExitStack() as stack:
         # Staged first, so that an unwritable --output stops the run before any work.
         output = stack.enter_context(artifacts.atomic_path(args.output)) if args.output else None

@@ -72,14 +72,33 @@ def open_image(path: Path) -> Image.Image:
         raise ImageError(f"Pillow cannot decode it ({type(error).__name__}: {error})") from None
 
 
+def scale_levels(values: np.ndarray, mode: str) -> np.ndarray:
+    """The pixels of an image of mode I;16*, I (32-bit integers) or F (floats) in [0, 255],
+    float (h, w): 16-bit ones divided by 257, floats in [0, 1] multiplied by 255, values already
+    in [0, 255] kept, any other range stretched onto it; ImageError if some are NaN or infinite."""
+    if not np.isfinite(values).all():
+        raise ImageError(f"some pixels of this {mode} image are not numbers (NaN or infinity)")
+    low, high = values.min(), values.max()
+    if mode.startswith("I;16") or (mode == "I" and low >= 0 and 255 < high <= 65535):
+        return values / 257
+    if mode == "F" and low >= 0 and high <= 1:
+        return values * 255
+    if low >= 0 and high <= 255:
+        return values
+    return (values - low) * (255 / (high - low))  # high > low: the range exceeds [0, 255]
+
+
 def grayscale(image: Image.Image) -> np.ndarray:
-    """Intensities in [0, 255] as float (h, w): 16-bit images scaled down, transparent areas
-    composited over white, palettes and colours converted to luminance."""
-    if image.mode.startswith("I;16") or (image.mode == "I" and np.asarray(image).max() > 255):
-        return np.asarray(image, dtype=np.float64) / 257
-    if image.mode in ("I", "F"):
-        return np.clip(np.asarray(image, dtype=np.float64), 0, 255)
-    if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
+    """Intensities in [0, 255] as float (h, w): 16-bit, 32-bit and float images scaled
+    (`scale_levels`), transparent areas composited over white, Lab converted to sRGB, then
+    palettes and colours (RGB, CMYK, YCbCr, HSV, …) converted to luminance."""
+    if image.mode in ("I", "F") or image.mode.startswith("I;16"):
+        return scale_levels(np.asarray(image, dtype=np.float64), image.mode)
+    if image.mode == "LAB":  # Pillow converts Lab to RGB only, through its colour profiles
+        image = image.convert("RGB")
+    if image.mode == "La":  # premultiplied alpha, which Pillow converts to LA only
+        image = image.convert("LA")
+    if image.mode in ("RGBA", "RGBa", "LA", "PA") or "transparency" in image.info:
         white = Image.new("RGBA", image.size, (255, 255, 255, 255))
         image = Image.alpha_composite(white, image.convert("RGBA"))
     return np.asarray(image.convert("L"), dtype=np.float64)
@@ -151,10 +170,19 @@ def centre_on_canvas(garment: np.ndarray) -> np.ndarray:
 
 
 def to_fashion_mnist(image: Image.Image) -> np.ndarray:
-    """Convert any image to what the model was trained on: uint8 (28, 28), garment light on 0."""
-    ink = subtract_backdrop(grayscale(image))
-    garment = ink[find_garment(ink)]
-    return centre_on_canvas(garment * (255 / garment.max()))
+    """Convert any image to what the model was trained on: uint8 (28, 28), garment light on 0;
+    ImageError saying why not, whatever a step raised."""
+    try:
+        ink = subtract_backdrop(grayscale(image))
+        garment = ink[find_garment(ink)]
+        return centre_on_canvas(garment * (255 / garment.max()))
+    except ImageError:
+        raise
+    except Exception as error:
+        # A colour mode or a corner case no step foresaw (Pillow raises ValueError for a
+        # conversion it lacks): this image gets its reason, and the others are still classified.
+        problem = f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
+        raise ImageError(f"cannot convert this {image.mode} image ({problem})") from error
 
 
 def find_images(paths: list[Path]) -> tuple[list[Path], list[tuple[Path, str]]]:
