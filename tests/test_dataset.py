@@ -1,4 +1,6 @@
 import gzip
+import io
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -144,3 +146,89 @@ def test_split_with_a_label_outside_the_ten_classes_is_refused(tmp_path):
         f"{tmp_path / 'bad.npz'}: label 10 is not a class in [0, 10); "
         "re-run `dvc repro preprocess`"
     )
+
+
+def _write_npz_declaring(path: Path, name: str, shape: tuple) -> Path:
+    """A split whose member `name`.npy declares uint8 `shape` over the bytes of two real items."""
+    real = {"images": np.zeros((2, 28, 28), np.uint8), "labels": np.uint8([1, 2])}
+    with zipfile.ZipFile(path, "w") as archive:
+        for member, array in real.items():
+            buffer = io.BytesIO()
+            if member == name:
+                header = {"descr": "|u1", "fortran_order": False, "shape": shape}
+                np.lib.format.write_array_header_1_0(buffer, header)
+                buffer.write(array.tobytes())
+            else:
+                np.lib.format.write_array(buffer, array)
+            archive.writestr(f"{member}.npy", buffer.getvalue())
+    return path
+
+
+@pytest.mark.parametrize(
+    ("name", "shape", "declared", "held"),
+    [
+        ("images", (10**9, 28, 28), "uint8 (1000000000, 28, 28), 784,000,000,000", "1,568"),
+        ("labels", (10**12,), "uint8 (1000000000000,), 1,000,000,000,000", "2"),
+    ],
+)
+def test_split_whose_header_declares_more_than_it_holds_is_refused_before_it_is_read(
+    tmp_path, monkeypatch, name, shape, declared, held
+):
+    """numpy allocates what a .npy header declares before reading a byte: 784 GB here."""
+    path = _write_npz_declaring(tmp_path / "val.npz", name, shape)
+    read_array = np.lib.format.read_array
+
+    def read_all_but(member, **kwargs):
+        assert member.name != f"{name}.npy", "read"
+        return read_array(member, **kwargs)
+
+    monkeypatch.setattr(np.lib.format, "read_array", read_all_but)
+    with pytest.raises(DataError) as error:
+        splits.read_split(path)
+    assert str(error.value) == (
+        f"{path}: {name}.npy declares {declared} bytes, but holds {held}; "
+        "re-run `dvc repro preprocess`"
+    )
+
+
+def test_split_of_more_items_than_all_fashion_mnist_is_refused_before_it_is_read(tmp_path):
+    """The header and the member agree, but no split holds more than Fashion-MNIST's 70,000
+    images (a zip can misstate a member's size, too)."""
+    path = tmp_path / "train.npz"
+    np.savez(path, images=np.zeros((1, 28, 28), np.uint8), labels=np.zeros(70_001, np.uint8))
+    with pytest.raises(DataError) as error:
+        splits.read_split(path)
+    assert str(error.value) == (
+        f"{path}: labels.npy declares 70,001 items, more than the 70,000 images of all "
+        "Fashion-MNIST; re-run `dvc repro preprocess`"
+    )
+
+
+def test_a_plain_npy_named_like_a_split_is_refused(tmp_path):
+    path = tmp_path / "train.npz"
+    with path.open("wb") as f:
+        np.save(f, np.zeros((2, 28, 28), np.uint8))
+    with pytest.raises(DataError) as error:
+        splits.read_split(path)
+    assert str(error.value) == (
+        f"{path}: a single .npy array, not a split's .npz of images and labels; "
+        "re-run `dvc repro preprocess`"
+    )
+
+
+def test_a_member_that_is_not_an_npy_array_is_refused(tmp_path):
+    with zipfile.ZipFile(tmp_path / "bad.npz", "w") as archive:
+        archive.writestr("images.npy", b"not an array")
+        archive.writestr("labels.npy", b"")
+    with pytest.raises(DataError, match="unreadable split"):
+        splits.read_split(tmp_path / "bad.npz")
+
+
+def test_an_empty_split_is_refused(tmp_path):
+    """No stage can use one (a fit has no epoch's metrics, a score is NaN), and preprocess never
+    writes one."""
+    path = tmp_path / "val.npz"
+    splits.write_split(path, np.zeros((0, 28, 28), np.uint8), np.zeros(0, np.uint8))
+    with pytest.raises(DataError) as error:
+        splits.read_split(path)
+    assert str(error.value) == f"{path}: holds no images; re-run `dvc repro preprocess`"

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from stages.evaluate import __main__ as evaluate
-from stages.shared import fashion_mnist, figures, splits
+from stages.shared import fashion_mnist, figures, image_grids, splits
 from stages.shared.errors import DataError
 from tests.helpers.model_files import write_onnx_classifier
 
@@ -49,7 +49,9 @@ def test_main_writes_metrics_plots_and_images(tmp_path, tiny_run):
 def test_figures_are_byte_identical_when_redrawn(tmp_path):
     images = np.zeros((3, 28, 28), np.uint8)
     for name in ("a.png", "b.png"):
-        figure = figures.prediction_grid(images, np.array([0, 1, 2]), np.array([0, 2, 2]), "abc")
+        figure = image_grids.prediction_grid(
+            images, np.array([0, 1, 2]), np.array([0, 2, 2]), "abc"
+        )
         figures.save(figure, tmp_path / name)
     assert (tmp_path / "a.png").read_bytes() == (tmp_path / "b.png").read_bytes()
 
@@ -76,10 +78,49 @@ def test_an_empty_test_split_is_refused_not_scored_nan(tmp_path, tiny_run):
     splits.write_split(empty, np.zeros((0, 28, 28), np.uint8), np.zeros(0, np.uint8))
     with pytest.raises(DataError) as error:
         _evaluate(tmp_path, empty, tiny_run.onnx, tiny_run.params)
-    assert str(error.value) == (
-        f"{empty}: holds no images, nothing to score; re-run `dvc repro preprocess`"
-    )
+    assert str(error.value) == f"{empty}: holds no images; re-run `dvc repro preprocess`"
     assert not (tmp_path / "out").exists()
+
+
+def _write_npy(path: Path) -> None:
+    with path.open("wb") as f:
+        np.save(f, np.zeros((2, 28, 28), np.uint8))
+
+
+@pytest.mark.parametrize(
+    ("write", "problem"),
+    [
+        (
+            lambda path: splits.write_split(
+                path, np.zeros((0, 28, 28), np.uint8), np.zeros(0, np.uint8)
+            ),
+            "holds no images",
+        ),
+        (_write_npy, "a single .npy array, not a split's .npz of images and labels"),
+    ],
+    ids=["empty", "npy"],
+)
+def test_a_validation_split_that_cannot_be_scored_is_refused_not_scored_nan(
+    tmp_path, tiny_run, write, problem
+):
+    """The validation split is scored too: empty, its accuracy and loss would be NaN in
+    metrics/eval.json."""
+    val = tmp_path / "val.npz"
+    write(val)
+    out = tmp_path / "out"
+    flags = ["eval-metrics", "per-class", "confusion", "confusion-png", "samples-png"]
+    with pytest.raises(DataError) as error:
+        evaluate.main(
+            [
+                f"--test={tiny_run.test}",
+                f"--val={val}",
+                f"--model={tiny_run.onnx}",
+                f"--params={tiny_run.params}",
+                *(f"--{flag}={out / flag}" for flag in [*flags, "misclassified-png"]),
+            ]
+        )
+    assert str(error.value) == f"{val}: {problem}; re-run `dvc repro preprocess`"
+    assert not out.exists()
 
 
 def test_a_model_answering_nan_writes_no_metrics(tmp_path, tiny_run):

@@ -1,4 +1,5 @@
 import copy
+import sys
 
 import pytest
 
@@ -281,6 +282,18 @@ BAD_VALUES = [
         "preprocess.seed=None: expected int",
     ),
     (
+        preprocess_settings.Preprocess,
+        "preprocess.seed",
+        -1,
+        r"preprocess.seed=-1: must be a seed in \[0, 4294967296\)",
+    ),
+    (
+        train_settings.Train,
+        "train.seed",
+        -1,
+        r"train.seed=-1: must be a seed in \[0, 4294967296\)",
+    ),
+    (
         download_settings.Dataset,
         "dataset.sources",
         [],
@@ -470,6 +483,63 @@ def test_unparseable_or_empty_file_is_refused(tmp_path, text):
     (tmp_path / "params.yaml").write_text(text)
     with pytest.raises(ParamsError):
         params.load(tmp_path / "params.yaml", train_settings.Train)
+
+
+def _load_spelled(tmp_path, section, dotted_key, spelling: str) -> tuple:
+    """params.load of the committed file with `dotted_key`'s value written as the YAML text
+    `spelling` (what `write_yaml` cannot write); the file, and the line that holds the value."""
+    document = committed_params()
+    section_name, key = dotted_key.split(".")
+    document[section_name][key] = "SPELLED-HERE"
+    path = write_yaml(tmp_path / "params.yaml", document)
+    text = path.read_text()
+    line = text[: text.index("SPELLED-HERE")].count("\n") + 1
+    path.write_text(text.replace("SPELLED-HERE", spelling))
+    with pytest.raises(ParamsError) as error:
+        params.load(path, section)
+    return path, line, str(error.value)
+
+
+@pytest.mark.parametrize(
+    "spelling",
+    ["[" * 1000 + "]" * 1000, "{a: " * 1000 + "1" + "}" * 1000],
+    ids=["lists", "mappings"],
+)
+def test_a_value_nested_too_deeply_to_read_is_refused_in_one_line(tmp_path, spelling):
+    """Not RecursionError: ruamel.yaml reads nesting by recursion."""
+    path, _, message = _load_spelled(
+        tmp_path, preprocess_settings.Preprocess, "preprocess.seed", spelling
+    )
+    assert message == (
+        f"{path}: a value nested too deeply to read (hundreds of lists or mappings, one inside "
+        "the other); no param nests more than a few: fix that value"
+    )
+
+
+@pytest.mark.parametrize(("extra", "underscore"), [(1, ""), (700, "_")])
+def test_an_integer_of_more_digits_than_python_reads_is_refused_in_one_line(
+    tmp_path, extra, underscore
+):
+    """Not ValueError: Python reads no decimal integer of more than
+    sys.get_int_max_str_digits() digits (4,300)."""
+    limit = sys.get_int_max_str_digits()
+    digits = limit + extra
+    spelling = "1" + underscore + "0" * (digits - 1)
+    path, line, message = _load_spelled(tmp_path, train_settings.Train, "train.seed", spelling)
+    assert message == (
+        f"{path}: an integer of {digits:,} digits at line {line}, more than the {limit:,} that "
+        "Python reads; no param is that large: fix that value"
+    )
+
+
+def test_a_hex_integer_too_long_to_print_is_refused_by_its_size(tmp_path):
+    """Python reads a 0x… literal of any length, but will not print it in decimal."""
+    path, _, message = _load_spelled(
+        tmp_path, train_settings.Train, "train.seed", "0x" + "9" * 5000
+    )
+    assert message == (
+        f"{path}: train.seed=<an integer of 5,000 hex digits>: must be a seed in [0, 4294967296)"
+    )
 
 
 def test_missing_file_is_named(tmp_path):

@@ -54,3 +54,41 @@ def test_count_beyond_the_test_set_is_refused_before_writing(tmp_path, tiny_run,
     with pytest.raises(DataError, match="predict.count=51, but the test split has 50 images"):
         _main(tmp_path, tiny_run, write_yaml(tmp_path / "params.yaml", document))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["params.yaml"]
+
+
+def _write_npy(path):
+    with path.open("wb") as f:
+        np.save(f, np.zeros((2, 28, 28), np.uint8))
+
+
+@pytest.mark.parametrize(
+    ("write", "problem"),
+    [
+        (
+            lambda path: splits.write_split(
+                path, np.zeros((0, 28, 28), np.uint8), np.zeros(0, np.uint8)
+            ),
+            "holds no images",
+        ),
+        (_write_npy, "a single .npy array, not a split's .npz of images and labels"),
+    ],
+    ids=["empty", "npy"],
+)
+def test_a_test_split_that_cannot_be_read_is_refused_before_writing(
+    tmp_path, tiny_run, write, problem
+):
+    split = tmp_path / "test.npz"
+    write(split)
+    out = tmp_path / "out"
+    with pytest.raises(DataError) as error:
+        predict.main(
+            [
+                f"--test={split}",
+                f"--model={tiny_run.onnx}",
+                f"--predictions={out / 'predictions.csv'}",
+                f"--predictions-png={out / 'predictions.png'}",
+                f"--params={tiny_run.params}",
+            ]
+        )
+    assert str(error.value) == f"{split}: {problem}; re-run `dvc repro preprocess`"
+    assert not out.exists()

@@ -173,6 +173,39 @@ def test_diverged_training_is_refused_and_saves_nothing(tmp_path, tiny_run, tiny
     assert sorted(p.name for p in tmp_path.iterdir()) == ["params.yaml"]
 
 
+def _write_empty_split(path):
+    splits.write_split(path, np.zeros((0, 28, 28), np.uint8), np.zeros(0, np.uint8))
+
+
+def _write_npy(path):
+    with path.open("wb") as f:
+        np.save(f, np.zeros((2, 28, 28), np.uint8))
+
+
+@pytest.mark.parametrize(
+    ("flag", "write", "problem"),
+    [
+        ("train", _write_empty_split, "holds no images"),
+        ("val", _write_empty_split, "holds no images"),
+        ("train", _write_npy, "a single .npy array, not a split's .npz of images and labels"),
+    ],
+)
+def test_an_empty_or_misformatted_split_is_refused_before_training(
+    tmp_path, tiny_run, tiny_source, flag, write, problem
+):
+    """Not KeyError: 'accuracy' after a fit of no step, nor a TypeError: one line, nothing
+    written."""
+    split = tmp_path / "prepared" / f"{flag}.npz"
+    split.parent.mkdir()
+    write(split)
+    out = tmp_path / "out"
+    params_path = write_yaml(tmp_path / "params.yaml", tiny_params(tiny_source))
+    with pytest.raises(PipelineError) as error:
+        train.main([*tiny_run.train_args(out, params_path), f"--{flag}={split}"])
+    assert str(error.value) == f"{split}: {problem}; re-run `dvc repro preprocess`"
+    assert not out.exists()
+
+
 ARCHITECTURES = {
     "mlp": {},
     "mlp-bn-dropout": {"batch_norm": True, "dropout": 0.3, "hidden_units": [16, 8]},

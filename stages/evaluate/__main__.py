@@ -12,7 +12,6 @@ import numpy as np
 
 from stages.evaluate import charts, scoring, settings
 from stages.shared import artifacts, cli, fashion_mnist, figures, onnx_model, params, splits
-from stages.shared.errors import DataError
 
 logger = logging.getLogger(__name__)
 
@@ -30,17 +29,6 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--misclassified-png", type=Path, required=True, help="output: .png")
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
     return parser.parse_args(argv)
-
-
-def read_test_split(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """The test split (`splits.read_split`); DataError if it holds no image: every score of it
-    would be NaN."""
-    images, labels = splits.read_split(path)
-    if not len(labels):
-        raise DataError(
-            f"{path}: holds no images, nothing to score; re-run `dvc repro preprocess`"
-        )
-    return images, labels
 
 
 def actual_and_predicted(labels: np.ndarray, probabilities: np.ndarray) -> Iterator[tuple]:
@@ -61,7 +49,7 @@ def log_result(args: argparse.Namespace, test: dict, val: dict, images: int) -> 
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
     cfg = params.load(args.params, settings.Evaluate)
-    images, labels = read_test_split(args.test)
+    images, labels = splits.read_split(args.test)
     model = onnx_model.load(args.model)
     probabilities = model.predict(images, batch_size=cfg.batch_size)
     scores = scoring.score(probabilities, labels, fashion_mnist.CLASS_NAMES)

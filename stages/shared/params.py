@@ -9,8 +9,10 @@ validation error into one line: `section.key`, the value, and what it must be.""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import re
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeVar, get_args, get_origin
 
@@ -176,8 +178,20 @@ def _place(model: type[pydantic.BaseModel], loc: tuple, raw: object) -> _Place:
 def _shown(value: object, field: FieldInfo | None) -> str:
     """`value` as the error shows it: an int given for a float field as the float it becomes."""
     if field is not None and field.annotation is float and type(value) is int:
-        value = float(value)
-    return repr(value)
+        with contextlib.suppress(OverflowError):  # past float's range: shown as the int
+            value = float(value)
+    return _repr(value)
+
+
+def _repr(value: object) -> str:
+    """repr(value), or what it is where Python will not print it: an int of more digits than
+    `sys.get_int_max_str_digits()` (a 0x… literal is read whatever its length)."""
+    try:
+        return repr(value)
+    except ValueError:
+        if isinstance(value, int):
+            return f"<an integer of {len(hex(abs(value))) - 2:,} hex digits>"
+        return "<a value holding an integer too long to print>"
 
 
 _CONSTRAINTS = {
@@ -207,22 +221,26 @@ def _message(model: type[Section], error: dict, raw: dict) -> str:
     if kind == "missing":
         return f"{place.key}: missing; add it ({type_name(place.field.annotation)})"
     if kind in ("model_type", "model_attributes_type", "dict_type"):
-        return f"{place.key}: expected a mapping of keys, got {place.value!r}"
+        return f"{place.key}: expected a mapping of keys, got {_repr(place.value)}"
     if kind in _CONSTRAINTS and place.field is not None:
         whole = _place(model, loc[: _field_depth(loc)], raw) if place.in_list else place
         return (
             f"{whole.key}={_shown(whole.value, whole.field)}: must be {allowed_text(place.field)}"
         )
     if kind == "finite_number":
-        return f"{place.key}={place.value!r}: expected a finite number"
+        return f"{place.key}={_repr(place.value)}: expected a finite number"
     hint = place.field.annotation if place.field is not None and not place.in_list else None
     if place.in_list and place.field is not None:
         hint = _item_type(place.field.annotation)
     if kind == "literal_error" and all(isinstance(v, int) for v in get_args(hint) or [None]):
         choices = [str(v) for v in get_args(hint)]
-        return f"{place.key}={place.value!r}: must be {', '.join(choices[:-1])} or {choices[-1]}"
+        return (
+            f"{place.key}={_repr(place.value)}: must be {', '.join(choices[:-1])} or {choices[-1]}"
+        )
     expected = type_name(hint) if hint is not None else error["msg"].lower()
-    return f"{place.key}={place.value!r}: expected {expected}{_yaml11_hint(place.value, hint)}"
+    return (
+        f"{place.key}={_repr(place.value)}: expected {expected}{_yaml11_hint(place.value, hint)}"
+    )
 
 
 def _model_at(model: type[pydantic.BaseModel], loc: tuple) -> type[pydantic.BaseModel]:
@@ -256,7 +274,7 @@ def validate(model: type[S], raw: object) -> S:
     """`raw` (a section's mapping) as a `model`; ParamsError naming `section.key`, the value and
     what it must be."""
     if not isinstance(raw, dict):
-        raise ParamsError(f"{model.section}: expected a mapping of keys, got {raw!r}")
+        raise ParamsError(f"{model.section}: expected a mapping of keys, got {_repr(raw)}")
     try:
         return model.model_validate(raw)
     except pydantic.ValidationError as error:
@@ -273,19 +291,43 @@ def _yaml_problem(error: BaseException) -> str:
     return f"not valid YAML ({problem}{where}); fix the syntax"
 
 
+def _long_integer(text: str, error: ValueError) -> str:
+    """Python's refusal of a long decimal integer (one of more digits than
+    `sys.get_int_max_str_digits()`) in one line, with the integer's place."""
+    limit = sys.get_int_max_str_digits()
+    for match in re.finditer(r"\d[\d_]*", text):
+        digits = len(match.group().replace("_", ""))
+        if digits > limit:
+            line = text.count("\n", 0, match.start()) + 1
+            return (
+                f"an integer of {digits:,} digits at line {line}, more than the {limit:,} that "
+                "Python reads; no param is that large: fix that value"
+            )
+    return f"not a value Python reads ({error}); fix that value"
+
+
 def read_yaml(path: Path) -> object:
     """The YAML document at `path`, parsed as DVC parses params files (ruamel.yaml, typ "safe",
     an empty file as {}); ParamsError if it cannot be read or parsed."""
     from ruamel.yaml import YAML, YAMLError  # here: `import` of this module stays cheap
 
     try:
-        return YAML(typ="safe").load(Path(path).read_text(encoding="utf-8")) or {}
+        text = Path(path).read_text(encoding="utf-8")
     except OSError as error:
         raise ParamsError(f"{path}: cannot read ({error.strerror})") from error
     except UnicodeDecodeError as error:
         raise ParamsError(f"{path}: not UTF-8 text ({error.reason})") from error
+    try:
+        return YAML(typ="safe").load(text) or {}
     except YAMLError as error:
         raise ParamsError(f"{path}: {_yaml_problem(error)}") from error
+    except RecursionError:
+        raise ParamsError(
+            f"{path}: a value nested too deeply to read (hundreds of lists or mappings, "
+            "one inside the other); no param nests more than a few: fix that value"
+        ) from None
+    except ValueError as error:  # int() of more digits than sys.get_int_max_str_digits()
+        raise ParamsError(f"{path}: {_long_integer(text, error)}") from None
 
 
 def load(path: Path, model: type[S]) -> S:
