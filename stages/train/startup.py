@@ -1,7 +1,9 @@
 """The train stage's start, in the one order that works: TF_CONFIG checked (before TensorFlow
 loads), the numerics mode (TensorFlow reads it when it loads), the network's size (before any
 weight is allocated), the distribution strategy (it may split the CPU into devices, which must
-come before any other TensorFlow work), the seeds, and the Keras workarounds."""
+come before any other TensorFlow work), the seeds, and the Keras workarounds (but portable
+numerics' exact operations, which `tensorflow_setup.import_keras` applies as Keras loads, before
+any operation can run)."""
 
 from __future__ import annotations
 
