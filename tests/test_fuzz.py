@@ -19,6 +19,7 @@ from PIL import Image
 from stages.shared import idx, params
 from stages.shared.errors import DataError, ParamsError, PipelineError
 from stages.train import distribution
+from tests.helpers import image_seeds
 from tests.helpers.project import committed_dataset, committed_params
 from tools import images, params_reference
 
@@ -258,11 +259,9 @@ WRITER_MODES = ("RGB", "L", "RGBA", "1", "P")
 
 @functools.cache
 def _saved_image(image_format: str) -> bytes | None:
-    """A small garment-like picture (dark on light, 24×20) as Pillow writes it in
+    """The garment picture of tests/helpers/image_seeds.py as Pillow writes it in
     `image_format`, or None if Pillow cannot write that format here (a stub with no handler)."""
-    pixels = np.full((20, 24), 230, np.uint8)
-    pixels[4:16, 6:18] = 40
-    picture = Image.fromarray(pixels)
+    picture = Image.fromarray(image_seeds.garment())
     for mode in WRITER_MODES:
         buffer = io.BytesIO()
         try:
@@ -304,6 +303,40 @@ def _mutate(data: bytes, edits: list[tuple]) -> bytes:
 
 # Every format Pillow can write here: BUFR, GRIB, HDF5 and WMF are stubs without a save handler.
 SAVABLE = [name for name in sorted(Image.SAVE) if _saved_image(name) is not None]
+# Every format Pillow reads but cannot write, from a file built by tests/helpers/image_seeds.py.
+# Two are fuzzed only in part: Pillow reads only an MPEG's header (it never decodes a picture, so
+# every MPEG ends in ImageError), and a PCD is 768 KiB, of which the edits reach the first 64.
+READ_ONLY = sorted(image_seeds.READ_ONLY)
+
+
+@functools.cache
+def _seed(image_format: str) -> bytes:
+    """The file whose bytes the fuzz edits: the garment picture in `image_format`."""
+    if image_format in image_seeds.READ_ONLY:
+        return image_seeds.READ_ONLY[image_format](image_seeds.garment())
+    return _saved_image(image_format)
+
+
+def test_every_format_pillow_reads_but_cannot_write_has_a_seed():
+    assert set(Image.OPEN) - set(Image.SAVE) == set(READ_ONLY)
+
+
+@pytest.mark.parametrize("image_format", READ_ONLY)
+def test_read_only_seed_is_read_as_its_format_and_converted(tmp_path, image_format):
+    """Each hand-built seed is taken by Pillow for its format and, as tools.classify reads it,
+    gives the picture's own conversion; an MPEG, of which Pillow reads only the header, is
+    refused with ImageError."""
+    path = tmp_path / "seed"
+    path.write_bytes(_seed(image_format))
+    with Image.open(path) as image:
+        assert image.format.upper() == image_format
+    if image_format == "MPEG":
+        with pytest.raises(images.ImageError, match="cannot load this image"):
+            images.open_image(path)
+        return
+    expected = images.to_fashion_mnist(Image.fromarray(image_seeds.garment()))
+    converted = images.to_fashion_mnist(images.open_image(path))
+    assert np.abs(converted.astype(int) - expected).max() <= 1
 
 
 def pillow_notes_ignored(test):
@@ -327,7 +360,7 @@ def _check_reading(folder, image_format: str, edits: list[tuple]) -> None:
     """Write the mutated file and read it as tools.classify does: a (28, 28) uint8 image, or
     ImageError (one line naming the problem); any other exception fails the test."""
     path = folder / f"image.{image_format.lower()}"
-    path.write_bytes(_mutate(_saved_image(image_format), edits))
+    path.write_bytes(_mutate(_seed(image_format), edits))
     try:
         converted = images.to_fashion_mnist(images.open_image(path))
     except images.ImageError as error:
@@ -337,22 +370,25 @@ def _check_reading(folder, image_format: str, edits: list[tuple]) -> None:
 
 
 @pillow_notes_ignored
-@pytest.mark.parametrize("image_format", SAVABLE)
+@pytest.mark.parametrize("image_format", SAVABLE + READ_ONLY)
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(edits=_mutations())
 # What the long run found, kept for every format: Pillow raised RuntimeError for this AVIF (its
-# primary image's id changed), NotImplementedError for this DDS (its pixel format flags shifted)
-# and BLPFormatError for this BLP (its compression changed).
+# primary image's id changed), NotImplementedError for this DDS (its pixel format flags shifted),
+# BLPFormatError for this BLP (its compression changed), IndexError for this IPTC (a byte left
+# over after its last field) and OverflowError for this McIDAS (its band count made 2**25 + 1).
 @example(edits=[("flip", 89, 1)])
 @example(edits=[("insert", 5, b"\x00")])
 @example(edits=[("flip", 4, 1)])
+@example(edits=[("insert", 32, b"w")])
+@example(edits=[("flip", 52, 2)])
 def test_image_reader_on_mutated_files_raises_only_image_error(image_folder, image_format, edits):
     _check_reading(image_folder, image_format, edits)
 
 
 @pytest.mark.slow
 @pillow_notes_ignored
-@pytest.mark.parametrize("image_format", SAVABLE)
+@pytest.mark.parametrize("image_format", SAVABLE + READ_ONLY)
 @settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(edits=_mutations())
 def test_image_reader_on_many_mutated_files_raises_only_image_error(
