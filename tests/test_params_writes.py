@@ -19,7 +19,7 @@ OVERRIDES = {
     "train.epochs=5": (["  epochs: 30"], ["  epochs: 5"]),  # an int
     "train.learning_rate=1e-3": (["  learning_rate: 0.01"], ["  learning_rate: 0.001"]),  # a float
     "train.batch_norm=true": (["  batch_norm: false"], ["  batch_norm: true"]),  # a boolean
-    "preprocess.subset=100": (["  subset:"], ["  subset: 100"]),  # null, written as nothing
+    "preprocess.subset=600": (["  subset:"], ["  subset: 600"]),  # null, written as nothing
     "train.hidden_units=[64,32,16]": (["  - 300", "  - 100"], ["  - 64", "  - 32", "  - 16"]),
     "train.early_stopping.patience=3": (["    patience: 5"], ["    patience: 3"]),  # nested
 }
