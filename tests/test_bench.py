@@ -120,6 +120,7 @@ def test_an_epochs_overrides_are_dotted_train_keys_checked_as_params_are():
         probes.with_overrides(cfg, {"stem_stride": 3})
 
 
+@pytest.mark.slow
 def test_an_epoch_is_timed_in_the_train_stages_own_set_up(tiny_run):
     figures = probes.epoch_cost(tiny_run.train, tiny_run.val, tiny_run.params, {"batch_size": 16})
     assert set(figures) == {"epoch_seconds", "validation_seconds", "cores_used"}
@@ -127,6 +128,7 @@ def test_an_epoch_is_timed_in_the_train_stages_own_set_up(tiny_run):
     assert figures["cores_used"] > 0
 
 
+@pytest.mark.slow
 def test_a_training_step_is_timed_layer_by_layer_beside_the_whole_step(tiny_run):
     cnn = {"architecture": "cnn", "conv_filters": [4], "batch_size": 16, "batch_norm": True}
     figures = probes.layer_costs(tiny_run.train, tiny_run.params, cnn)

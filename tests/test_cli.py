@@ -149,6 +149,7 @@ def _ignore_sighup() -> None:
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
 
 
+@pytest.mark.slow
 def test_an_interrupt_ignored_by_the_parent_stays_ignored(tmp_path, tiny_run, tiny_source):
     """`nohup python -m stages.train …` survives the terminal's SIGHUP, as nohup promises."""
     document = tiny_params(tiny_source)

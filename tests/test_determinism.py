@@ -15,6 +15,7 @@ def _train(tiny_run, out) -> None:
     subprocess.run(argv, cwd=REPO, check=True, capture_output=True)
 
 
+@pytest.mark.slow
 def test_two_processes_write_byte_identical_models_and_metrics(tmp_path, tiny_run):
     _train(tiny_run, tmp_path / "first")
     _train(tiny_run, tmp_path / "second")

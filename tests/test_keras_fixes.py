@@ -129,6 +129,7 @@ def test_tensorflow_ones_applied_only_to_the_tensorflow_versions_they_were_writt
     assert not keras_fixes.applies_to_tensorflow("2.2.1")
 
 
+@pytest.mark.slow
 def test_tensorflow_still_writes_notices_at_import_below_its_log_level():
     """tensorflow/tensorflow#100442: if this fails, TF_CPP_MIN_LOG_LEVEL reaches the start-up
     notices: delete `start_up_notices_hidden`."""

@@ -107,6 +107,7 @@ def _an_edit_makes_exactly_its_stages_stale(repo):
     assert "Data and pipelines are up to date" in repo.dvc("status")
 
 
+@pytest.mark.slow
 def test_training_in_a_repository_without_commits_says_to_commit(tmp_path, tiny_source):
     repo = make_repo(tmp_path / "fresh", tiny_source)
     repo.run("git", "update-ref", "-d", "HEAD")  # as if `git init` had just been run

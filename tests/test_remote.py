@@ -239,7 +239,8 @@ def test_push_and_pull_without_a_remote_say_how_to_configure_one(tmp_path, direc
     assert "make remote-local" in result.stderr and "make remote-s3" in result.stderr
 
 
-@pytest.mark.parametrize("direction", ["push", pytest.param("pull", marks=pytest.mark.slow)])
+@pytest.mark.slow
+@pytest.mark.parametrize("direction", ["push", "pull"])
 def test_an_s3_endpoint_that_never_answers_is_given_up_within_the_bound_announced(
     tmp_path, direction
 ):

@@ -268,6 +268,7 @@ def test_metrics_in_reading_order_each_marked_better_or_worse_than_the_base(comp
     assert '<td class="number worse">+2.5 ✗ worse</td>' in page
 
 
+@pytest.mark.slow
 def test_an_experiment_name_can_be_the_base(compared, tmp_path):
     result = _report(compared, "better", "main", "--out", str(tmp_path / "report"))
 
@@ -278,6 +279,7 @@ def test_an_experiment_name_can_be_the_base(compared, tmp_path):
     assert accuracy[2:] == ["0.9", "0.84", "-0.06 ✗ worse"]
 
 
+@pytest.mark.slow
 def test_one_revision_is_compared_with_the_workspace_as_dvc_does(compared, tmp_path):
     result = _report(compared, "v1", "--out", str(tmp_path / "report"))
 
@@ -291,6 +293,7 @@ def test_one_revision_is_compared_with_the_workspace_as_dvc_does(compared, tmp_p
     ]
 
 
+@pytest.mark.slow
 def test_revisions_without_plots_make_a_report_that_says_so(compared, tmp_path):
     result = _report(compared, "v0", "v1", "--out", str(tmp_path / "report"))
 
@@ -306,6 +309,7 @@ def test_revisions_without_plots_make_a_report_that_says_so(compared, tmp_path):
     ]
 
 
+@pytest.mark.slow
 def test_a_plot_missing_from_a_revision_is_drawn_for_the_others(compared, tmp_path):
     (compared.root / "metrics/picture.png").unlink()
     try:
@@ -413,6 +417,7 @@ def test_report_refuses_to_replace_what_it_did_not_write(compared, out):
     assert file_tree(compared.root) == before
 
 
+@pytest.mark.slow
 def test_a_previous_report_is_replaced_unless_it_holds_a_file_of_yours(compared):
     for _ in range(2):  # `make report` twice: the second replaces the first
         result = _report(compared, "main", "--out", "report")

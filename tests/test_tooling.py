@@ -100,6 +100,7 @@ def test_every_apt_get_of_the_makefile_waits_for_the_package_lock():
     )
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(
     sys.platform != "linux" or not os.path.exists(DPKG_LOCK) or os.geteuid() != 0,
     reason="needs Debian's dpkg lock, as root",
