@@ -230,12 +230,16 @@ def test_a_non_chief_trains_but_writes_nothing_where_it_was_told(
     scratch.mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(scratch))
     out = tmp_path / "out"
+    # Run where the chief runs, in a DVC project: dvclive would signal epochs in its .dvc/tmp.
+    (tmp_path / ".dvc").mkdir()
+    monkeypatch.chdir(tmp_path)
     caplog.set_level(logging.INFO)
     params_path = write_yaml(tmp_path / "params.yaml", tiny_params(tiny_source))
     train.main(tiny_run.train_args(out, params_path))
     assert "in step with the chief, which wrote the model" in caplog.text
     assert not out.exists()
     assert list(scratch.iterdir()) == []
+    assert list((tmp_path / ".dvc").iterdir()) == []
 
 
 def test_mirrored_after_tensorflow_started_asks_for_a_new_process():

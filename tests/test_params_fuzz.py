@@ -1,7 +1,8 @@
 """Property tests of the params loader, key by key: any value at any key of any section, out of
 range or of the wrong type, is refused with one ParamsError line that starts with the file and
-`section.key`, or accepted; and what is accepted has a real range: no integer of 32 bits or more,
-no number beyond float32's."""
+`section.key` (or, for a rule between two keys, the other key, naming this one), or accepted;
+and what is accepted has a real range: no integer of 32 bits or more, no number beyond
+float32's."""
 
 import copy
 import math
@@ -9,9 +10,10 @@ from typing import get_args, get_origin
 
 import pydantic
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from stages.preprocess.settings import Preprocess
 from stages.shared import params
 from stages.shared.errors import ParamsError
 from tests.helpers.project import committed_dataset, committed_params, write_yaml
@@ -92,7 +94,11 @@ def _check_any_value_at_any_key(tmp_path_factory, section_key, value) -> None:
         loaded = params.load(path, section)
     except ParamsError as error:
         message = str(error)
-        assert message.startswith(f"{path}: {key}"), message
+        # A rule between two keys starts with the one it checks and names the other.
+        head = f"{path}: {section.section}."
+        assert message.startswith(f"{path}: {key}") or (
+            message.startswith(head) and key in message[len(head) :]
+        ), message
         assert "\n" not in message, message
         return
     for number in _numbers_in(loaded.model_dump()):
@@ -101,6 +107,7 @@ def _check_any_value_at_any_key(tmp_path_factory, section_key, value) -> None:
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(section_key=st.sampled_from(KEYS), value=BAD_VALUES)
+@example(section_key=(Preprocess, "preprocess.subset"), value=2)  # 20 images, val_size 5,000
 def test_any_value_at_any_key_is_refused_in_one_line_or_in_range(
     tmp_path_factory, section_key, value
 ):

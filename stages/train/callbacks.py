@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from stages.shared.errors import PipelineError
 from stages.train import settings, tensorflow_setup, training_history
@@ -24,8 +24,18 @@ class EpochTimer(Protocol):
     seconds: list[float]  # one per epoch run
 
 
+class Live(Protocol):
+    """What the fit logs into: a dvclive run, or nothing (`open_live(None)`)."""
+
+    summary: dict[str, Any]
+
+    def log_metric(self, name: str, val: float) -> None: ...
+
+    def next_step(self) -> None: ...
+
+
 def build_callbacks(
-    cfg: settings.Train, model: keras.Model, live: dvclive.Live, timer: EpochTimer
+    cfg: settings.Train, model: keras.Model, live: Live, timer: EpochTimer
 ) -> list[keras.callbacks.Callback]:
     """A stop on NaN loss, the epoch timer, one log line per epoch, every epoch's metrics and
     learning rate to dvclive, the plateau schedule, early stopping and, for `checkpoint`, the
@@ -97,8 +107,32 @@ def epoch_timer() -> EpochTimer:
     return Timer()
 
 
-def open_live(directory: Path) -> dvclive.Live:
-    """dvclive logging into `directory`, never writing dvc.yaml nor saving an experiment itself."""
+class _Unlogged:
+    """A run that records nothing, for a worker that is not the chief."""
+
+    def __init__(self) -> None:
+        self.summary: dict[str, Any] = {}
+
+    def log_metric(self, name: str, val: float) -> None:
+        pass
+
+    def next_step(self) -> None:
+        pass
+
+    def __enter__(self) -> _Unlogged:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        pass
+
+
+def open_live(directory: Path | None) -> dvclive.Live | _Unlogged:
+    """dvclive logging into `directory`, never writing dvc.yaml nor saving an experiment itself;
+    for None, a run that logs nothing. (A worker that is not the chief logs nothing: dvclive
+    would also tell the VS Code extension of every epoch through a file in the `.dvc/tmp` of the
+    directory it runs in, which the chief's dvclive writes and deletes too.)"""
+    if directory is None:
+        return _Unlogged()
     import dvclive
     from scmrepo.exceptions import SCMError
 

@@ -223,7 +223,8 @@ def choose_strategy(
 
 
 class _WorkerOutputs:
-    """A worker's stand-in for the chief's outputs: the same names in a temporary directory."""
+    """A worker's stand-in for the chief's outputs: the same names in a temporary directory, and
+    no live metrics."""
 
     def __init__(self, outputs: artifacts.Outputs, directory: Path) -> None:
         self._outputs, self._directory, self._count = outputs, directory, 0
@@ -238,8 +239,9 @@ class _WorkerOutputs:
     def directory(self, path: Path) -> Path:
         return self._outputs.directory(self._elsewhere(path))
 
-    def live_directory(self, path: Path) -> Path:
-        return self._outputs.live_directory(self._elsewhere(path))
+    def live_directory(self, path: Path) -> None:
+        """None: a worker logs no live metrics (`callbacks.open_live`)."""
+        return None
 
 
 @contextlib.contextmanager

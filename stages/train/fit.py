@@ -37,10 +37,10 @@ def one_hot(labels: np.ndarray) -> np.ndarray:
 
 
 def fit(
-    model: keras.Model, cfg: settings.Train, train: Split, val: Split, live_dir: Path
+    model: keras.Model, cfg: settings.Train, train: Split, val: Split, live_dir: Path | None
 ) -> Fitted:
     """Fit `model` as `cfg` says, logging every epoch with dvclive into `live_dir` (its summary
-    too); PipelineError if the loss diverged."""
+    too; None: nowhere); PipelineError if the loss diverged."""
     import pandas as pd
 
     timer = callbacks.epoch_timer()
