@@ -7,11 +7,12 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
+from tools.generated import with_block
 from tools.project_copy import REPO
 
 PAGE = REPO / "docs" / "performance.md"
 RESULTS = REPO / "metrics" / "bench.json"
-START, END = "<!-- bench-figures -->", "<!-- /bench-figures -->"
+BLOCK = "bench-figures"
 MISSING = "*not measured*"
 STAGES = ["download", "preprocess", "train", "evaluate", "predict"]
 
@@ -251,15 +252,8 @@ def figures(r: dict) -> str:
     return "\n".join(lines)
 
 
-def with_figures(page: str, results: dict) -> str:
-    """`page` with the text between the markers replaced by the figures of `results`."""
-    before, rest = page.split(START, 1)
-    _, after = rest.split(END, 1)
-    return f"{before}{START}\n{figures(results)}\n{END}{after}"
-
-
 def generated() -> dict[Path, str]:
     """docs/performance.md as metrics/bench.json says it should be (`python -m tools.generated`
     writes it)."""
     page = PAGE.read_text(encoding="utf-8")
-    return {PAGE: with_figures(page, json.loads(RESULTS.read_text()))}
+    return {PAGE: with_block(page, BLOCK, figures(json.loads(RESULTS.read_text())))}

@@ -6,6 +6,7 @@ import json
 import re
 
 from bench import bench, page
+from tools import generated
 
 COMPLETE = bench.record(
     {
@@ -135,19 +136,21 @@ def test_a_figure_an_older_record_lacks_is_shown_as_not_measured():
 
 
 def test_a_changed_figure_makes_the_page_stale_and_the_prose_stays():
-    document = f"# Performance\n\nProse.\n\n{page.START}\nold\n{page.END}\n\nMore prose.\n"
-    new = page.with_figures(document, COMPLETE)
+    start, end = generated.markers(page.BLOCK)
+    document = f"# Performance\n\nProse.\n\n{start}\nold\n{end}\n\nMore prose.\n"
+    new = generated.with_block(document, page.BLOCK, page.figures(COMPLETE))
     assert new.startswith("# Performance\n\nProse.\n\n") and new.endswith("\n\nMore prose.\n")
-    assert page.with_figures(new, COMPLETE) == new
+    assert generated.with_block(new, page.BLOCK, page.figures(COMPLETE)) == new
     slower = json.loads(json.dumps(COMPLETE)) | {"noop_seconds": 0.62}
-    assert page.with_figures(new, slower) != new
+    assert generated.with_block(new, page.BLOCK, page.figures(slower)) != new
 
 
 def test_the_prose_around_the_figures_types_no_figure():
     """No measured figure outside the generated block: a decimal number, or a number with a unit
     of time, memory, share or speed (a path, `AVX2` or `x86-64` is no figure)."""
     text = page.PAGE.read_text(encoding="utf-8")
-    before, rest = text.split(page.START, 1)
-    prose = before + rest.split(page.END, 1)[1]
+    start, end = generated.markers(page.BLOCK)
+    before, rest = text.split(start, 1)
+    prose = before + rest.split(end, 1)[1]
     figure = re.compile(r"\b\d+\.\d+\b|\b\d[\d,]*\s?(s|%|×|GiB|MB|images/s|minutes)(?!\w)")
     assert not [m.group(0) for m in figure.finditer(prose)]

@@ -8,6 +8,7 @@ import pytest
 
 from stages.shared import fashion_mnist, idx, splits
 from stages.shared.errors import DataError
+from tests.helpers.bad_splits import UNUSABLE_SPLITS
 from tests.helpers.tiny import encode_idx
 
 
@@ -204,16 +205,15 @@ def test_split_of_more_items_than_all_fashion_mnist_is_refused_before_it_is_read
     )
 
 
-def test_a_plain_npy_named_like_a_split_is_refused(tmp_path):
+@pytest.mark.parametrize(("write", "problem"), UNUSABLE_SPLITS)
+def test_a_split_no_stage_can_use_is_refused(tmp_path, write, problem):
+    """A plain .npy named like a split; an empty split, which no stage can use (a fit has no
+    epoch's metrics, a score is NaN) and preprocess never writes."""
     path = tmp_path / "train.npz"
-    with path.open("wb") as f:
-        np.save(f, np.zeros((2, 28, 28), np.uint8))
+    write(path)
     with pytest.raises(DataError) as error:
         splits.read_split(path)
-    assert str(error.value) == (
-        f"{path}: a single .npy array, not a split's .npz of images and labels; "
-        "re-run `dvc repro preprocess`"
-    )
+    assert str(error.value) == f"{path}: {problem}; re-run `dvc repro preprocess`"
 
 
 def test_a_member_that_is_not_an_npy_array_is_refused(tmp_path):
@@ -222,13 +222,3 @@ def test_a_member_that_is_not_an_npy_array_is_refused(tmp_path):
         archive.writestr("labels.npy", b"")
     with pytest.raises(DataError, match="unreadable split"):
         splits.read_split(tmp_path / "bad.npz")
-
-
-def test_an_empty_split_is_refused(tmp_path):
-    """No stage can use one (a fit has no epoch's metrics, a score is NaN), and preprocess never
-    writes one."""
-    path = tmp_path / "val.npz"
-    splits.write_split(path, np.zeros((0, 28, 28), np.uint8), np.zeros(0, np.uint8))
-    with pytest.raises(DataError) as error:
-        splits.read_split(path)
-    assert str(error.value) == f"{path}: holds no images; re-run `dvc repro preprocess`"

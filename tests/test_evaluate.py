@@ -6,8 +6,9 @@ import pandas as pd
 import pytest
 
 from stages.evaluate import __main__ as evaluate
-from stages.shared import fashion_mnist, figures, image_grids, splits
+from stages.shared import fashion_mnist, figures, image_grids
 from stages.shared.errors import DataError
+from tests.helpers.bad_splits import UNUSABLE_SPLITS
 from tests.helpers.model_files import write_onnx_classifier
 
 
@@ -73,53 +74,29 @@ def _evaluate(tmp_path, test_split, model, params) -> Path:
     return out
 
 
-def test_an_empty_test_split_is_refused_not_scored_nan(tmp_path, tiny_run):
-    empty = tmp_path / "test.npz"
-    splits.write_split(empty, np.zeros((0, 28, 28), np.uint8), np.zeros(0, np.uint8))
-    with pytest.raises(DataError) as error:
-        _evaluate(tmp_path, empty, tiny_run.onnx, tiny_run.params)
-    assert str(error.value) == f"{empty}: holds no images; re-run `dvc repro preprocess`"
-    assert not (tmp_path / "out").exists()
-
-
-def _write_npy(path: Path) -> None:
-    with path.open("wb") as f:
-        np.save(f, np.zeros((2, 28, 28), np.uint8))
-
-
-@pytest.mark.parametrize(
-    ("write", "problem"),
-    [
-        (
-            lambda path: splits.write_split(
-                path, np.zeros((0, 28, 28), np.uint8), np.zeros(0, np.uint8)
-            ),
-            "holds no images",
-        ),
-        (_write_npy, "a single .npy array, not a split's .npz of images and labels"),
-    ],
-    ids=["empty", "npy"],
-)
-def test_a_validation_split_that_cannot_be_scored_is_refused_not_scored_nan(
-    tmp_path, tiny_run, write, problem
+@pytest.mark.parametrize("which", ["test", "val"])
+@pytest.mark.parametrize(("write", "problem"), UNUSABLE_SPLITS)
+def test_a_split_that_cannot_be_scored_is_refused_not_scored_nan(
+    tmp_path, tiny_run, which, write, problem
 ):
-    """The validation split is scored too: empty, its accuracy and loss would be NaN in
+    """Both splits are scored: empty, their accuracy and loss would be NaN in
     metrics/eval.json."""
-    val = tmp_path / "val.npz"
-    write(val)
+    split = tmp_path / f"{which}.npz"
+    write(split)
     out = tmp_path / "out"
     flags = ["eval-metrics", "per-class", "confusion", "confusion-png", "samples-png"]
     with pytest.raises(DataError) as error:
         evaluate.main(
             [
                 f"--test={tiny_run.test}",
-                f"--val={val}",
+                f"--val={tiny_run.val}",
+                f"--{which}={split}",  # the last of a flag counts
                 f"--model={tiny_run.onnx}",
                 f"--params={tiny_run.params}",
                 *(f"--{flag}={out / flag}" for flag in [*flags, "misclassified-png"]),
             ]
         )
-    assert str(error.value) == f"{val}: {problem}; re-run `dvc repro preprocess`"
+    assert str(error.value) == f"{split}: {problem}; re-run `dvc repro preprocess`"
     assert not out.exists()
 
 

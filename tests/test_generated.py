@@ -27,3 +27,11 @@ def test_check_names_a_stale_file_and_a_run_rewrites_it(tmp_path, monkeypatch, c
     assert generated.main([]) == 0
     assert page.read_text() == "new\n"
     assert generated.main(["--check"]) == 0
+
+
+def test_a_block_is_replaced_between_its_markers_and_the_rest_stays():
+    page = "intro\n<!-- t -->\nold\n<!-- /t -->\nafter\n"
+    new = "intro\n<!-- t -->\nnew\n<!-- /t -->\nafter\n"
+    assert generated.with_block(page, "t", "new") == new
+    with pytest.raises(ValueError):
+        generated.with_block("no markers", "t", "new")

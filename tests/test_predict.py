@@ -6,6 +6,7 @@ from stages.predict import __main__ as predict
 from stages.predict import table
 from stages.shared import fashion_mnist, splits
 from stages.shared.errors import DataError
+from tests.helpers.bad_splits import UNUSABLE_SPLITS
 from tests.helpers.project import write_yaml
 from tests.helpers.tiny import tiny_params
 
@@ -56,24 +57,7 @@ def test_count_beyond_the_test_set_is_refused_before_writing(tmp_path, tiny_run,
     assert sorted(p.name for p in tmp_path.iterdir()) == ["params.yaml"]
 
 
-def _write_npy(path):
-    with path.open("wb") as f:
-        np.save(f, np.zeros((2, 28, 28), np.uint8))
-
-
-@pytest.mark.parametrize(
-    ("write", "problem"),
-    [
-        (
-            lambda path: splits.write_split(
-                path, np.zeros((0, 28, 28), np.uint8), np.zeros(0, np.uint8)
-            ),
-            "holds no images",
-        ),
-        (_write_npy, "a single .npy array, not a split's .npz of images and labels"),
-    ],
-    ids=["empty", "npy"],
-)
+@pytest.mark.parametrize(("write", "problem"), UNUSABLE_SPLITS)
 def test_a_test_split_that_cannot_be_read_is_refused_before_writing(
     tmp_path, tiny_run, write, problem
 ):

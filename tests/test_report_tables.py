@@ -56,6 +56,7 @@ def test_direction_of_a_metric_follows_its_last_key(key, way):
         (24.5, None, "train_seconds", GAP),
         ("adam", "sgd", "optimizer", GAP),
         (True, False, "flag", GAP),
+        (float("nan"), 0.5, "test.accuracy", GAP),
     ],
 )
 def test_change_is_signed_rounded_and_marked(old, new, key, expected):

@@ -17,6 +17,7 @@ from stages.train import (
     training_history,
 )
 from stages.train import settings as train_settings
+from tests.helpers.bad_splits import UNUSABLE_SPLITS
 from tests.helpers.project import REPO, write_yaml
 from tests.helpers.tiny import tiny_params
 
@@ -173,23 +174,8 @@ def test_diverged_training_is_refused_and_saves_nothing(tmp_path, tiny_run, tiny
     assert sorted(p.name for p in tmp_path.iterdir()) == ["params.yaml"]
 
 
-def _write_empty_split(path):
-    splits.write_split(path, np.zeros((0, 28, 28), np.uint8), np.zeros(0, np.uint8))
-
-
-def _write_npy(path):
-    with path.open("wb") as f:
-        np.save(f, np.zeros((2, 28, 28), np.uint8))
-
-
-@pytest.mark.parametrize(
-    ("flag", "write", "problem"),
-    [
-        ("train", _write_empty_split, "holds no images"),
-        ("val", _write_empty_split, "holds no images"),
-        ("train", _write_npy, "a single .npy array, not a split's .npz of images and labels"),
-    ],
-)
+@pytest.mark.parametrize("flag", ["train", "val"])
+@pytest.mark.parametrize(("write", "problem"), UNUSABLE_SPLITS)
 def test_an_empty_or_misformatted_split_is_refused_before_training(
     tmp_path, tiny_run, tiny_source, flag, write, problem
 ):

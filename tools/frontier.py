@@ -30,6 +30,7 @@ from pathlib import Path
 from stages.shared import artifacts, cli, figures, params
 from stages.shared.errors import PipelineError
 from tools import experiments, presets
+from tools.json_numbers import is_number
 
 CANDIDATES = Path("frontier/candidates.yaml")
 RESULTS = Path("metrics/frontier.json")
@@ -91,11 +92,6 @@ def read_results() -> dict[str, dict]:
             if not is_number(value):
                 raise PipelineError(f"{RESULTS}: run {name!r} has no numeric {key}; {RESULTS_FIX}")
     return results
-
-
-def is_number(value: object) -> bool:
-    """A JSON number that is not NaN (json reads NaN; a bool is an int to Python)."""
-    return isinstance(value, int | float) and not isinstance(value, bool) and not math.isnan(value)
 
 
 def read_preset_runs() -> dict[str, dict]:

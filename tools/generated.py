@@ -1,6 +1,7 @@
 """What `make generate` writes from committed sources: each generator module gives `generated()`,
-{file: the text it should hold}; this writes the stale ones, all or nothing, or with `--check`
-only names them (exit 1). tests/test_generated.py keeps every one current.
+{file: the text it should hold}, most of them a page with a block between `<!-- name -->` and
+`<!-- /name -->` markers replaced (`with_block`); this writes the stale ones, all or nothing, or
+with `--check` only names them (exit 1). tests/test_generated.py keeps every one current.
 
     python -m tools.generated           # rewrite every stale generated file
     python -m tools.generated --check   # name them; exit 1 if any
@@ -18,6 +19,20 @@ from tools.project_copy import REPO
 # docs/layout.md's rerun table from dvc.yaml, the docs' tables of metrics/presets.json and
 # metrics/frontier.json, docs/performance.md's figures from metrics/bench.json.
 GENERATORS = ("tools.params_reference", "tools.rerun_table", "tools.record_pages", "bench.page")
+
+
+def markers(name: str) -> tuple[str, str]:
+    """The lines that open and close the generated block `name` of a page."""
+    return f"<!-- {name} -->", f"<!-- /{name} -->"
+
+
+def with_block(page: str, name: str, content: str) -> str:
+    """`page` with the text between its markers of `name` replaced by `content`; ValueError if
+    it has none."""
+    start, end = markers(name)
+    before, rest = page.split(start, 1)
+    _, after = rest.split(end, 1)
+    return f"{before}{start}\n{content}\n{end}{after}"
 
 
 def everything() -> dict[Path, str]:

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from tools import frontier, presets
+from tools.generated import with_block
 from tools.project_copy import REPO
 
 # (page, marker name, record file, the Markdown it shows of the record)
@@ -16,15 +17,6 @@ BLOCKS: list[tuple[Path, str, Path, Callable[[dict], str]]] = [
     (REPO / "docs/models.md", "presets-table", REPO / presets.RESULTS, presets.results_table),
     (REPO / "docs/frontier.md", "frontier-table", REPO / frontier.RESULTS, frontier.table),
 ]
-
-
-def with_block(page: str, name: str, content: str) -> str:
-    """`page` with the text between its `<!-- name -->` and `<!-- /name -->` lines replaced by
-    `content`."""
-    start, end = f"<!-- {name} -->", f"<!-- /{name} -->"
-    before, rest = page.split(start, 1)
-    _, after = rest.split(end, 1)
-    return f"{before}{start}\n{content}\n{end}{after}"
 
 
 def generated() -> dict[Path, str]:

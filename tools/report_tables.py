@@ -7,6 +7,7 @@ import dataclasses
 import re
 from collections.abc import Mapping, Sequence
 
+from tools.json_numbers import is_number
 from tools.report_data import Revision, Snapshot
 
 # The metrics a reader looks at first, in this order: the shipped model's scores (test, then
@@ -42,10 +43,6 @@ def format_value(value: object) -> str:
     if value is None:
         return GAP
     return str(round(value, 5)) if isinstance(value, float) else str(value)
-
-
-def is_number(value: object) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def direction(key: str) -> int:

@@ -7,10 +7,11 @@ from pathlib import Path
 
 import yaml
 
+from tools.generated import with_block
 from tools.project_copy import REPO
 
 LAYOUT = REPO / "docs" / "layout.md"
-START, END = "<!-- rerun-table -->", "<!-- /rerun-table -->"
+BLOCK = "rerun-table"
 
 
 def code_deps(pipeline: dict) -> dict[str, list[str]]:
@@ -60,14 +61,7 @@ def table(pipeline: dict) -> str:
     return "\n".join(rows)
 
 
-def with_table(page: str, pipeline: dict) -> str:
-    """`page` with the text between the markers replaced by the table."""
-    before, rest = page.split(START, 1)
-    _, after = rest.split(END, 1)
-    return f"{before}{START}\n{table(pipeline)}\n{END}{after}"
-
-
 def generated() -> dict[Path, str]:
     """docs/layout.md as dvc.yaml says it should be (`python -m tools.generated` writes it)."""
     pipeline = yaml.safe_load((REPO / "dvc.yaml").read_text())
-    return {LAYOUT: with_table(LAYOUT.read_text(encoding="utf-8"), pipeline)}
+    return {LAYOUT: with_block(LAYOUT.read_text(encoding="utf-8"), BLOCK, table(pipeline))}
