@@ -10,17 +10,17 @@ import time
 import pytest
 
 from tests.helpers.project import REPO, file_tree, write_yaml
+from tests.helpers.signals import as_terminal_job
 from tests.helpers.tiny import tiny_params
 
 
-def _stage(name: str, *args: str, **kwargs) -> subprocess.Popen:
+def _stage(name: str, *args: str, ignoring: tuple[str, ...] = ()) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", f"stages.{name}", *args],
+        as_terminal_job([sys.executable, "-m", f"stages.{name}", *args], ignoring),
         cwd=REPO,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        **kwargs,
     )
 
 
@@ -145,19 +145,13 @@ def test_signals_during_training_keep_the_previous_outputs(
     assert _files(tmp_path) == previous  # no temporary file left either
 
 
-def _ignore_sighup() -> None:
-    signal.signal(signal.SIGHUP, signal.SIG_IGN)
-
-
 @pytest.mark.slow
 def test_an_interrupt_ignored_by_the_parent_stays_ignored(tmp_path, tiny_run, tiny_source):
     """`nohup python -m stages.train …` survives the terminal's SIGHUP, as nohup promises."""
     document = tiny_params(tiny_source)
     document["train"]["epochs"] = 10_000
     params_path = write_yaml(tmp_path / "params.yaml", document)
-    process = _stage(
-        "train", *tiny_run.train_args(tmp_path, params_path), preexec_fn=_ignore_sighup
-    )
+    process = _stage("train", *tiny_run.train_args(tmp_path, params_path), ignoring=("HUP",))
     os.set_blocking(process.stderr.fileno(), True)
     deadline = time.monotonic() + 60
     while "epoch 2/" not in process.stderr.readline():

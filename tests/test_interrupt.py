@@ -17,6 +17,7 @@ import pytest
 
 from stages.shared import fashion_mnist
 from tests.helpers.project import REPO, file_tree, write_yaml
+from tests.helpers.signals import as_terminal_job
 from tests.helpers.tiny import tiny_dataset, tiny_params
 from tools import commands
 
@@ -64,14 +65,16 @@ def test_download_cut_midway_leaves_the_previous_raw_data_or_none(
         (data / "raw" / fashion_mnist.TRAIN_IMAGES).write_bytes(b"the previous run's file")
     before = file_tree(data) if previous else {}
     process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "stages.download",
-            f"--dataset={dataset_path}",
-            f"--raw={data / 'raw'}",
-            f"--params={params_path}",
-        ],
+        as_terminal_job(
+            [
+                sys.executable,
+                "-m",
+                "stages.download",
+                f"--dataset={dataset_path}",
+                f"--raw={data / 'raw'}",
+                f"--params={params_path}",
+            ]
+        ),
         cwd=REPO,
         stderr=subprocess.PIPE,
         text=True,
@@ -195,7 +198,7 @@ def _start_long_repro(repo, new_session: bool = False) -> subprocess.Popen:
     """`dvc repro` started (not run: the test reads its output while it runs), returned once the
     train stage has run its third epoch."""
     process = subprocess.Popen(
-        commands.dvc_argv("repro"),
+        as_terminal_job(commands.dvc_argv("repro")),
         cwd=repo.root,
         env=repo.env,
         stdout=subprocess.PIPE,

@@ -12,6 +12,7 @@ import pytest
 
 from tests.helpers.project import file_tree
 from tests.helpers.repo import Repo
+from tests.helpers.signals import as_terminal_job
 from tools import commands
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -23,7 +24,7 @@ DEADLINE = 120  # seconds for a run to reach the epochs a test waits for
 def _start(repo: Repo, *args: str) -> subprocess.Popen:
     """`dvc exp run` with `args`, in its own process group as a terminal's foreground job."""
     return subprocess.Popen(
-        commands.dvc_argv("exp", "run", *args),
+        as_terminal_job(commands.dvc_argv("exp", "run", *args)),
         cwd=repo.root,
         env=repo.env,
         stdout=subprocess.PIPE,
