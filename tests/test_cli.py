@@ -84,6 +84,7 @@ def test_training_prints_one_line_per_epoch_and_no_tensorflow_noise(tmp_path, ti
     assert "Optimizing ONNX model" not in output and "constant folding" not in output
 
 
+@pytest.mark.slow
 def test_an_unwritable_place_for_the_training_time_stops_train_before_it_trains(
     tmp_path, tiny_run, tiny_source
 ):
@@ -118,7 +119,7 @@ BURST = (signal.SIGINT, signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
     "signals",
     [
         pytest.param((signal.SIGINT,), marks=pytest.mark.slow),
-        (signal.SIGTERM,),
+        pytest.param((signal.SIGTERM,), marks=pytest.mark.slow),
         pytest.param(BURST, marks=pytest.mark.slow),
     ],
     ids=lambda signals: "-".join(s.name for s in signals),

@@ -185,11 +185,17 @@ def _write_run(root: Path, *, accuracy, loss, macro_f1, lr, seconds=None) -> Non
     Image.new("RGB", (4, 4), (200, round(accuracy * 100), 10)).save(root / "metrics/picture.png")
 
 
-def test_metrics_in_reading_order_each_marked_better_or_worse_than_the_base(compared, tmp_path):
-    result = _report(compared, "main", "better", "v0", "--out", str(tmp_path / "report"))
-
+@pytest.fixture(scope="module")
+def three_revisions(compared, tmp_path_factory) -> Path:
+    """The folder of one report of main, the experiment better and v0, which several tests read."""
+    out = tmp_path_factory.mktemp("three-revisions") / "report"
+    result = _report(compared, "main", "better", "v0", "--out", str(out))
     assert result.returncode == 0, result.stderr
-    summary = (tmp_path / "report/summary.md").read_text()
+    return out
+
+
+def test_metrics_in_reading_order_each_marked_better_or_worse_than_the_base(three_revisions):
+    summary = (three_revisions / "summary.md").read_text()
     metrics, params = _tables(summary)
     assert metrics[0] == [
         "Path",
@@ -263,7 +269,7 @@ def test_metrics_in_reading_order_each_marked_better_or_worse_than_the_base(comp
         r", v0 \([0-9a-f]{7}\)\.",
         summary,
     )
-    page = (tmp_path / "report/index.html").read_text()
+    page = (three_revisions / "index.html").read_text()
     assert '<td class="number better">+0.06 ✓ better</td>' in page
     assert '<td class="number worse">+2.5 ✗ worse</td>' in page
 
@@ -327,11 +333,8 @@ def test_a_plot_missing_from_a_revision_is_drawn_for_the_others(compared, tmp_pa
     assert picture.rstrip().endswith("No data in v0, workspace.")
 
 
-def test_every_confusion_matrix_is_in_label_order(compared, tmp_path):
-    result = _report(compared, "main", "better", "--out", str(tmp_path / "report"))
-
-    assert result.returncode == 0, result.stderr
-    page = (tmp_path / "report/index.html").read_text()
+def test_every_confusion_matrix_is_in_label_order(three_revisions):
+    page = (three_revisions / "index.html").read_text()
     specs = [
         json.loads(text.replace("<\\/", "</"))
         for text in re.findall(r'<script type="application/json" id="[^"]+">(.*?)</script>', page)
